@@ -1,0 +1,51 @@
+/* build.h - executing image nodes through the engine: rootfs imports, run
+ * steps (create/start/wait/commit/remove, cache mounts as named volumes,
+ * secrets as read-only binds), copy steps (an uploaded tar of exactly the
+ * selected files), copy-from-image, the final config commit, tags, dockerfile
+ * adoption through POST /build, pulls of registry references. Each step's
+ * result is tagged by its step key, so a change in step 4 reuses steps 1-3. */
+#ifndef GRAPHBUILD_BUILD_H
+#define GRAPHBUILD_BUILD_H
+
+#include "graphbuild/progress.h"
+
+struct stack;
+struct node;
+struct docker;
+struct state;
+struct sched;
+struct sched_job;
+struct progress;
+struct build;
+struct registry;
+
+struct build_opts {
+	int jobs;               /* -j N (>= 1) */
+	int fail_fast;
+	enum progress_mode progress;
+	struct registry *cache; /* remote cache for PULL nodes and step prefixes, or NULL */
+};
+
+/* A builder for the stack's selected image nodes whose plan (n->np) says
+ * BUILD or PULL; r: the remote cache PULL nodes come from (NULL: none). */
+struct build *build_new(struct stack *s, struct docker *d, struct state *st, struct progress *p,
+                        struct registry *r);
+/* Adds one scheduler job per node to build or pull; jobs[n->index] is set
+ * for those nodes (others stay NULL) and edges between them are added. */
+void build_add_jobs(struct build *b, struct sched *sc, struct sched_job **jobs);
+void build_free(struct build *b);
+
+/* "<project>/<name>" lowercased, every character a Docker repository name
+ * cannot hold made '-': the repository of the readable :latest tag. */
+char *build_latest_repo(const struct stack *s, const struct node *n);
+
+/* The whole `graphbuild build`: returns 0 ok, 1 failed, 130 interrupted. */
+int build_run(struct stack *s, struct docker *d, struct state *st, const struct build_opts *o);
+
+/* Pushes to the cache every selected image and step image the engine has and
+ * the cache lacks (one lookup, then at most 4 pushes at a time). Never fails
+ * the run: problems are warnings saying what was not cached. Returns the
+ * number of images pushed; *failed gets the number not pushed. */
+size_t build_push(struct stack *s, struct docker *d, struct registry *r, int quiet, size_t *failed);
+
+#endif

@@ -1,0 +1,88 @@
+/* http.h - HTTP/1.1 over a unix socket or TCP (optionally TLS), with libcurl's
+ * multi socket API driven by a libuv loop: one uv_poll per socket, one
+ * uv_timer for curl's timeouts. Many requests in flight; bodies stream both
+ * ways. The only module that includes curl.h. */
+#ifndef GRAPHBUILD_HTTP_H
+#define GRAPHBUILD_HTTP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct uv_loop_s;
+struct http;
+struct http_req;
+
+/* Upload source: fill buf with up to n bytes; return the count, 0 at the end,
+ * -1 to abort the transfer, or HTTP_READ_PAUSE to pause it until
+ * http_resume(). */
+#define HTTP_READ_PAUSE (-2)
+typedef ssize_t (*http_read_fn)(void *arg, char *buf, size_t n);
+/* Streamed response data (called as it arrives). Return 0, or -1 to abort. */
+typedef int (*http_data_fn)(void *arg, const char *data, size_t n);
+
+struct http_response {
+	long status;           /* 0 if the transfer failed before a status */
+	const char *error;     /* transport error (curl's message), or NULL */
+	const char *body;      /* accumulated body when no data_fn was given */
+	size_t len;
+	const char *headers;   /* raw response header block */
+};
+/* Called exactly once per accepted request. The response is valid only during
+ * the call. */
+typedef void (*http_done_fn)(void *arg, const struct http_response *r);
+
+struct http_opts {
+	const char *method;            /* "GET", "POST", "PUT", "DELETE", "HEAD" */
+	const char *url;               /* full URL or, for the engine, a path */
+	const char *const *headers;    /* NULL-terminated "Name: value" lines */
+	const char *body;              /* request body (copied), or NULL */
+	size_t body_len;
+	http_read_fn read;             /* streaming request body (chunked) */
+	void *read_arg;
+	http_data_fn data;             /* streaming response body */
+	void *data_arg;
+	long timeout_ms;               /* 0: none */
+	long connect_timeout_ms;       /* 0: curl's default */
+	int follow_redirects;
+	const char *user;              /* basic auth "user:password", or NULL */
+};
+
+/* An endpoint: "unix:///path/docker.sock", "tcp://host[:port]" (http, or
+ * https when any TLS path is set; no port: 2375, with TLS 2376, as Docker) or
+ * a base URL ("http://127.0.0.1:5000"). TLS: set ca/cert/key paths (any may
+ * be NULL).
+ * Returns NULL with *err (malloc'd) on a malformed endpoint. */
+struct http *http_new(struct uv_loop_s *loop, const char *endpoint,
+                      const char *ca, const char *cert, const char *key, char **err);
+/* Starts a request. Returns the request (valid until done is called) or NULL
+ * on failure to start (done is then never called). */
+struct http_req *http_request(struct http *h, const struct http_opts *o,
+                              http_done_fn done, void *arg);
+/* Aborts a request in flight; done is called with error "cancelled" from the
+ * loop soon after (never from inside http_cancel). Safe inside callbacks. */
+void http_cancel(struct http_req *r);
+/* Aborts everything in flight (each done gets "cancelled"). */
+void http_cancel_all(struct http *h);
+/* Number of requests in flight. */
+size_t http_inflight(const struct http *h);
+/* Closes the client; must be called with nothing in flight. Handles are closed
+ * asynchronously: run the loop afterwards so uv_loop_close() succeeds. */
+void http_free(struct http *h);
+/* Resumes an upload whose read fn returned HTTP_READ_PAUSE; call it once new
+ * data is available (allowed inside callbacks). */
+void http_resume(struct http_req *r);
+/* The status of the last response status line received so far (0 before
+ * it): lets a data fn tell an error body from the stream it expected. */
+long http_status(const struct http_req *r);
+
+/* 1 when the server is on another machine: a TCP endpoint whose host
+ * resolves to no loopback, unspecified or local interface address (decided
+ * once, with a blocking name lookup, then remembered); 0 for unix sockets and
+ * this machine. */
+int http_remote(struct http *h);
+
+/* Global init/cleanup of libcurl (once per process). */
+void http_global_init(void);
+void http_global_cleanup(void);
+
+#endif

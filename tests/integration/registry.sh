@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# registry.sh - the remote cache (issue 5/5), two machines on one: Debian's
+# docker-registry on 127.0.0.1 (private storage root) and two private dockerd
+# instances, A (a CI machine) and B (a laptop), each with its own socket, data
+# root, exec root and bridge. A builds with --push; B, empty, plans "pull"
+# for every image and builds nothing (a 10 s run step proves it); B runs the
+# images. A changed app file: B pulls the shared stages, builds only app. A
+# changed last step of a stage: the earlier steps come from the registry.
+# The registry stopped: B builds locally with a warning. A tampered tag (a key
+# naming another image) is rejected. Needs root. Prints "ok N - name" lines
+# and "N passed, M failed"; exit 1 on failure.
+# Knobs: GB_KEEP=1 keeps the engines, registry and work dir for debugging.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/../lib/tap.sh"
+. "$here/../lib/engine.sh"
+. "$here/../lib/registry.sh"
+GB=${GB:-$top/build/${GB_CONFIG:-release}/graphbuild}
+[ -x "$GB" ] || { fail "no graphbuild binary at $GB"; done_tests; exit 1; }
+export DOCKER_API_VERSION=1.41 # the docker CLI may be newer than the engines
+unset GRAPHBUILD_CACHE
+
+if ! [ -x /usr/bin/docker-registry ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null 2>&1 ||
+		{ fail "install docker-registry"; done_tests; exit 1; }
+fi
+
+w=$(mktemp -d /tmp/gbreg.XXXXXX)
+EA=/tmp/gbra EB=/tmp/gbrb
+cleanup() {
+	[ -n "${GB_KEEP:-}" ] && { echo "# kept: $w, engines $EA $EB, registry pid $regpid"; return; }
+	registry_stop
+	engine_stop "$EA" >/dev/null 2>&1
+	engine_stop "$EB" >/dev/null 2>&1
+	rm -rf "$w"
+}
+trap cleanup EXIT
+
+# ---- the registry: a free loopback port, storage under $w ----
+registry_init "$w"
+registry_start || { fail "docker-registry serves /v2/ on $REG"; done_tests; exit 1; }
+pass "docker-registry serves /v2/ on $REG"
+CACHE=$REG/gbreg
+
+# ---- two engines ----
+engine_start "$EA" gbra0 172.31.244.1/24 >/dev/null || { fail "start engine A"; done_tests; exit 1; }
+HA=$DOCKER_HOST
+# B is a fresh laptop: no data from an earlier run
+engine_stop "$EB" >/dev/null 2>&1; rm -rf "$EB/data"
+engine_start "$EB" gbrb0 172.31.245.1/24 >/dev/null || { fail "start engine B"; done_tests; exit 1; }
+HB=$DOCKER_HOST
+unset DOCKER_HOST
+pass "two private engines: $HA and $HB"
+da() { DOCKER_HOST=$HA docker "$@"; }
+db() { DOCKER_HOST=$HB docker "$@"; }
+# wipe_b: B forgets every image (a fresh laptop).
+wipe_b() {
+	local ids _
+	db container prune -f >/dev/null 2>&1
+	for _ in $(seq 10); do # a parent refuses removal while a child lists it: go again
+		ids=$(db images -aq | sort -u)
+		[ -z "$ids" ] && return 0
+		db rmi -f $ids >/dev/null 2>&1
+	done
+	[ -z "$(db images -aq)" ] || { echo "# B still has:"; db images -a | sed 's/^/# /'; false; }
+}
+creates_b() { # T0 T1: containers created on B in [T0, T1]
+	db events --since "$1" --until "$2" --filter type=container --filter event=create --format '{{.ID}}' | wc -l
+}
+elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+lt() { python3 -c "import sys; sys.exit(0 if $1 < $2 else 1)"; }
+# actions FILE: "name action" per image of a plan --json, sorted.
+actions() { python3 2>/dev/null -c 'import json,sys; [print(i["name"], i["action"]) for i in sorted(json.load(open(sys.argv[1]))["images"], key=lambda i: i["name"])]' "$1"; }
+keyof() { python3 2>/dev/null -c 'import json,sys; print([i["key"] for i in json.load(open(sys.argv[1]))["images"] if i["name"]==sys.argv[2]][0])' "$1" "$2"; }
+tags() { curl -s "http://$REG/v2/gbreg/tags/list" | python3 -c 'import json,sys; print("\n".join(sorted(json.load(sys.stdin).get("tags") or [])))'; }
+label_b() { db image inspect -f '{{index .Config.Labels "graphbuild.key"}}' "$1" 2>/dev/null; }
+
+busybox_base "$w" || { fail "busybox base"; done_tests; exit 1; }
+
+# The same stack in two checkouts (the CI machine's and the laptop's).
+P=gbreg$$
+s=$w/ci
+mkdir -p "$s/src"
+cp "$bbtar" "$s/base.tar"
+echo "req-1" >"$s/req.txt"
+echo "hello from app $$" >"$s/src/main.txt"
+cat >"$s/stack.lua" <<EOF
+project "$P"
+local bb = rootfs { tar = "base.tar" }
+local base = image "base" {
+  from = bb,
+  env = { GBTEST = "$$" },  -- fresh keys per run
+  run "echo base > /base-marker",
+}
+local deps = image "deps" {
+  from = base,
+  workdir "/app",
+  copy "req.txt",
+  run "sleep 10; echo slow > /app/slow",
+  run "echo last-1 > /app/last",
+}
+image "app" {
+  from = deps,
+  copy { "src/", to = "/app/src/" },
+  cmd = { "cat", "/app/src/main.txt" },
+}
+EOF
+cp -a "$s" "$w/laptop"
+l=$w/laptop
+
+# 1. A (CI) builds and pushes.
+t0=$(date +%s.%N)
+out=$(cd "$s" && DOCKER_HOST=$HA "$GB" build --cache "$CACHE" --push --progress plain 2>&1); rc=$?
+t1=$(date +%s.%N)
+coldA=$(elapsed "$t0" "$t1")
+rcA=$rc
+echo "# A cold build with --push: ${coldA}s"
+[ $rc = 0 ] && pass "A: build --push succeeds" || { fail "A: build --push succeeds (rc $rc)"; echo "$out" | tail -20 | sed 's/^/# /'; }
+(cd "$s" && DOCKER_HOST=$HA "$GB" plan --json --cache "$CACHE" >"$w/planA.json" 2>"$w/planA.err")
+want=0 have=0
+tags >"$w/tagsA"
+for n in base deps app; do
+	k=$(keyof "$w/planA.json" $n)
+	want=$((want + 1))
+	[ -n "$k" ] && grep -qx "$k" "$w/tagsA" && have=$((have + 1))
+done
+[ $want = 3 ] && [ $have = 3 ] && pass "registry holds every image's key" || { fail "registry holds every image's key ($have/$want)"; tags | sed 's/^/# tag /'; }
+ntags=$(tags | wc -l)
+# rootfs + base(1 step) + deps(4 steps) + app(1 step): step keys make more tags than images.
+[ "$ntags" -ge 6 ] && pass "step-level keys are pushed too ($ntags tags)" || fail "step-level keys are pushed too ($ntags tags)"
+[ $rcA = 0 ] && [ -z "$(da images --format '{{.Repository}}' | grep -F "$REG")" ] && pass "A keeps no registry-named tags" || fail "A keeps no registry-named tags"
+
+# 2. B (laptop), empty: plan says pull for every image; build builds nothing.
+wipe_b && pass "B starts empty" || fail "B starts empty"
+(cd "$l" && DOCKER_HOST=$HB GRAPHBUILD_CACHE=$CACHE "$GB" plan --json >"$w/planB.json" 2>"$w/planB.err"); rc=$?
+acts=$(actions "$w/planB.json" 2>/dev/null | tr '\n' ' ')
+[ $rc = 0 ] && [ -n "$acts" ] && ! echo "$acts" | grep -qvE '^( ?[a-z0-9-]+ pull)+ ?$' && pass "B: plan (GRAPHBUILD_CACHE) says pull for every image: $acts" ||
+	{ fail "B: plan says pull for every image: $acts"; sed 's/^/# /' "$w/planB.err"; }
+t0=$(date +%s.%N)
+out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
+t1=$(date +%s.%N)
+warmB=$(elapsed "$t0" "$t1")
+echo "# B warm build: ${warmB}s (A cold: ${coldA}s)"
+[ $rc = 0 ] && pass "B: build succeeds" || { fail "B: build succeeds (rc $rc)"; echo "$out" | tail -20 | sed 's/^/# /'; }
+[ $rc = 0 ] && lt "$warmB" 5 && pass "B: build takes a fraction of the 10 s step (${warmB}s)" || fail "B: build takes a fraction of the 10 s step (${warmB}s)"
+[ $rc = 0 ] && [ "$(creates_b "$t0" "$t1")" = 0 ] && pass "B: not one container created (nothing built)" || fail "B: not one container created (nothing built)"
+ok=1
+for n in base deps app; do
+	k=$(keyof "$w/planB.json" $n)
+	[ -n "$k" ] && [ "$(label_b "graphbuild-cache:$k")" = "$k" ] || { ok=0; echo "# $n: graphbuild-cache:$k missing or mislabelled on B"; }
+done
+[ $ok = 1 ] && pass "B: graphbuild-cache:<key> for every image, labelled with its key" || fail "B: graphbuild-cache:<key> for every image, labelled with its key"
+[ $rc = 0 ] && [ -z "$(db images --format '{{.Repository}}' | grep -F "$REG")" ] && pass "B keeps no registry-named tags" || fail "B keeps no registry-named tags"
+kapp=$(keyof "$w/planB.json" app)
+[ "$(db run --rm "graphbuild-cache:$kapp")" = "hello from app $$" ] && pass "B: the pulled app image runs" || fail "B: the pulled app image runs"
+[ "$(db run --rm "$P/app" 2>/dev/null)" = "hello from app $$" ] && pass "B: $P/app is tagged and runs" || fail "B: $P/app is tagged and runs"
+(cd "$l" && DOCKER_HOST=$HB "$GB" plan --json --cache "$CACHE" >"$w/planB2.json" 2>/dev/null)
+python3 2>/dev/null -c 'import json,sys; sys.exit(any(i["action"] != "reuse" for i in json.load(open(sys.argv[1]))["images"]))' "$w/planB2.json" &&
+	pass "B: plan --json afterwards gates a pipeline: nothing to build" || fail "B: plan --json afterwards: nothing to build"
+
+# 3. A changed app file on a fresh laptop: shared stages pulled, only app built.
+wipe_b
+echo "changed on the laptop $$" >"$l/src/main.txt"
+(cd "$l" && DOCKER_HOST=$HB "$GB" plan --json --cache "$CACHE" >"$w/planB3.json" 2>/dev/null)
+acts=$(actions "$w/planB3.json" | grep -E '^(base|deps|app) ' | tr '\n' ' ')
+[ "$acts" = "app build base pull deps pull " ] && pass "B: plan: base/deps pull, app build" || fail "B: plan: base/deps pull, app build (got: $acts)"
+t0=$(date +%s.%N)
+out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
+t1=$(date +%s.%N)
+dt=$(elapsed "$t0" "$t1")
+if [ $rc = 0 ] && echo "$out" | grep -q '^\[app\] built' && ! echo "$out" | grep -qE '^\[(base|deps)\] built' && lt "$dt" 8; then
+	pass "B: only app is built, the rest pulled (${dt}s)"
+else
+	fail "B: only app is built, the rest pulled (rc $rc, ${dt}s)"; echo "$out" | tail -20 | sed 's/^/# /'
+fi
+[ "$(db run --rm "$P/app" 2>/dev/null)" = "changed on the laptop $$" ] && pass "B: the rebuilt app has the change" || fail "B: the rebuilt app has the change"
+
+# 4. The last step of a stage changed: the earlier steps (the 10 s one) come
+#    from the registry by their step keys.
+wipe_b
+sed -i 's/echo last-1/echo last-2/' "$l/stack.lua"
+t0=$(date +%s.%N)
+out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
+t1=$(date +%s.%N)
+dt=$(elapsed "$t0" "$t1")
+if [ $rc = 0 ] && echo "$out" | grep -q '^\[deps\] built' && lt "$dt" 8; then
+	pass "B: a changed last step reuses the earlier steps from the registry (${dt}s)"
+else
+	fail "B: a changed last step reuses the earlier steps from the registry (rc $rc, ${dt}s)"; echo "$out" | tail -20 | sed 's/^/# /'
+fi
+[ "$(db run --rm "$P/deps" cat /app/last 2>/dev/null)" = last-2 ] && pass "B: deps has the new last step" || fail "B: deps has the new last step"
+
+# 5. The registry stopped: B builds locally, with a warning; --push warns too.
+registry_stop
+echo "offline edit $$" >"$l/src/main.txt"
+t0=$(date +%s.%N)
+out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --push --progress plain 2>&1); rc=$?
+t1=$(date +%s.%N)
+dt=$(elapsed "$t0" "$t1")
+[ $rc = 0 ] && echo "$out" | grep -q '^\[app\] built' && pass "registry down: B still builds locally (${dt}s)" ||
+	{ fail "registry down: B still builds locally (rc $rc)"; echo "$out" | tail -20 | sed 's/^/# /'; }
+echo "$out" | grep -q "cache $CACHE unreachable" && pass "registry down: a warning says the cache is unreachable" ||
+	{ fail "registry down: a warning says the cache is unreachable"; echo "$out" | tail -10 | sed 's/^/# /'; }
+echo "$out" | grep -iE 'not (cached|pushed)|push' | grep -qi "$REG" && pass "registry down: the warning says what was not cached" ||
+	fail "registry down: the warning says what was not cached"
+[ $rc = 0 ] && lt "$dt" 15 && pass "registry down: no long waits (${dt}s)" || fail "registry down: no long waits (${dt}s)"
+[ "$(db run --rm "$P/app" 2>/dev/null)" = "offline edit $$" ] && pass "registry down: the local build runs" || fail "registry down: the local build runs"
+
+# 6. A tampered tag: app's key in the registry names deps' image. B must
+#    reject it (label mismatch) and build app locally.
+registry_start || fail "registry restarts"
+kapp=$(keyof "$w/planA.json" app)
+kdeps=$(keyof "$w/planA.json" deps)
+da tag "graphbuild-cache:$kdeps" "$REG/gbreg:$kapp" && da push -q "$REG/gbreg:$kapp" >/dev/null 2>&1 &&
+	da rmi "$REG/gbreg:$kapp" >/dev/null 2>&1 && pass "tampered: $REG/gbreg:<app key> now names deps' image" ||
+	fail "tampered: retag in the registry"
+wipe_b
+(cd "$s" && DOCKER_HOST=$HB "$GB" plan --json --cache "$CACHE" >"$w/planB6.json" 2>/dev/null)
+[ "$(actions "$w/planB6.json" | grep '^app ')" = "app pull" ] && pass "tampered: plan believes the tag (pull)" || fail "tampered: plan believes the tag (pull)"
+out=$(cd "$s" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
+[ $rc = 0 ] && pass "tampered: build still succeeds" || { fail "tampered: build still succeeds (rc $rc)"; echo "$out" | tail -20 | sed 's/^/# /'; }
+echo "$out" | grep -q "has key label $kdeps, not $kapp: rejected" && pass "tampered: the pulled image is rejected, naming both keys" ||
+	{ fail "tampered: the pulled image is rejected, naming both keys"; echo "$out" | tail -20 | sed 's/^/# /'; }
+[ -n "$kapp" ] && [ "$(label_b "graphbuild-cache:$kapp")" = "$kapp" ] && pass "tampered: B's graphbuild-cache:<app key> is labelled with app's key" ||
+	fail "tampered: B's graphbuild-cache:<app key> is labelled with app's key (got $(label_b "graphbuild-cache:$kapp"))"
+[ "$(db run --rm "$P/app" 2>/dev/null)" = "hello from app $$" ] && pass "tampered: B's app is the real app" || fail "tampered: B's app is the real app"
+[ $rc = 0 ] && [ -z "$(db images --format '{{.Repository}}' | grep -F "$REG")" ] && pass "tampered: no registry-named tag left on B" || fail "tampered: no registry-named tag left on B"
+
+# 7. The cache named in stack.lua (project { …, cache = … }), no flag, no env.
+wipe_b
+sed -i "1s|.*|project { \"$P\", cache = \"$CACHE\" }|" "$l/stack.lua"
+(cd "$l" && DOCKER_HOST=$HB "$GB" plan --json >"$w/planB7.json" 2>"$w/planB7.err"); rc=$?
+[ $rc = 0 ] && [ "$(actions "$w/planB7.json" | grep '^base ')" = "base pull" ] && pass "stack.lua's project cache is used: base pull" ||
+	{ fail "stack.lua's project cache is used (rc $rc: $(actions "$w/planB7.json" | tr '\n' ' '))"; sed 's/^/# /' "$w/planB7.err"; }
+(cd "$l" && DOCKER_HOST=$HB "$GB" plan --json --cache "" >"$w/planB8.json" 2>/dev/null)
+[ "$(actions "$w/planB8.json" | grep '^base ')" = "base build" ] && pass "--cache \"\" turns the stack's cache off" || fail "--cache \"\" turns the stack's cache off"
+out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --json --progress quiet 2>/dev/null); rc=$?
+echo "$out" | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j["result"]=="ok" and j["totals"]["pulled"]>=1 and j["cache"]["hits"]>=1 else 1)' &&
+	pass "build --json: result ok, pulled and cache counters" || { fail "build --json summary"; echo "$out" | head -20 | sed 's/^/# /'; }
+
+done_tests

@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# up.sh - `graphbuild up / down / ps / logs` against a real private engine
+# (issue 3/5): start order by condition (from timestamps the containers write
+# to a bind-mounted file, /proc/uptime being host-global), parallel starts,
+# the no-op second up, recreate only what changed (env of one service; the app
+# source), failing probe, failing oneshot, DNS names and aliases, orphans,
+# --no-wait, Ctrl-C, down --volumes, and bad input (port taken, two services
+# on one host port, missing bind source, an image that exits at once).
+# Uses the suite's engine (DOCKER_HOST) or starts its own; GB_BUSYBOX_TAR or
+# makes the busybox base. Prints "ok N - name" and "N passed, M failed".
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/../lib/tap.sh"
+. "$here/../lib/engine.sh"
+GB=${GB:-$top/build/${GB_CONFIG:-release}/graphbuild}
+[ -x "$GB" ] || { fail "no graphbuild binary at $GB"; done_tests; exit 1; }
+
+w=$(mktemp -d /tmp/gbup.XXXXXX)
+own_engine=
+if [ -z "${DOCKER_HOST:-}" ]; then
+	own_engine=$w/engine
+	engine_start "$own_engine" gbut0 172.31.238.1/24 >/dev/null || { fail "start a private engine"; done_tests; exit 1; }
+fi
+export DOCKER_API_VERSION=1.41
+export NO_COLOR=1
+cleanup() {
+	for d in "$w"/s*; do [ -f "$d/stack.lua" ] && (cd "$d" && "$GB" down --volumes -t 0 >/dev/null 2>&1); done
+	[ -n "$own_engine" ] && engine_stop "$own_engine" >/dev/null 2>&1
+	rm -rf "$w"
+}
+trap cleanup EXIT
+
+busybox_base "$w" || { fail "busybox base"; done_tests; exit 1; }
+
+P=gbup$$
+s=$w/s1
+mkdir -p "$s/app" "$s/out"
+cp "$bbtar" "$s/base.tar"
+echo "v1 $P" >"$s/app/version"
+# Each container appends "NAME EVENT UPTIME" to out/log.
+stack() { # $1: worker's API_URL
+	cat >"$s/stack.lua" <<EOF
+project "$P"
+local bb = rootfs { tar = "base.tar" }
+local base = image "base" { from = bb }
+local app = image "app" { from = base, copy { "app/", to = "/app/" } }
+local function st(name, ev) return "echo " .. name .. " " .. ev .. " \$(cut -d' ' -f1 /proc/uptime) >> /out/log; " end
+service "db" {
+  image = base, volumes = { "./out:/out", "dbdata:/data" }, stop_timeout = 0, aliases = { "database" },
+  command = st("db", "start") .. "sleep 1; " .. st("db", "ready") .. "exec nc -ll -p 5432 -e true",
+  health = tcp { port = 5432, interval = "10s" }, -- a poller that waited out intervals would show
+}
+service "migrate" {
+  image = app, volumes = { "./out:/out" }, oneshot = true,
+  command = st("migrate", "start") .. "ping -c1 -W1 db >/dev/null && ping -c1 -W1 database >/dev/null && sleep 0.5 && echo migrated && " .. st("migrate", "done"),
+  depends_on = { db = "healthy" },
+}
+service "api" {
+  image = app, volumes = { "./out:/out" }, stop_timeout = 0,
+  command = st("api", "start") .. "mkdir -p /www && echo ok > /www/health && sleep 0.5 && " .. st("api", "ready") .. "exec httpd -f -p 8000 -h /www",
+  depends_on = { db = "healthy", migrate = "completed" },
+  health = http { port = 8000, path = "/health" },
+}
+service "worker" {
+  image = app, volumes = { "./out:/out" }, stop_timeout = 0,
+  env = { API_URL = "$1", MODE = "x" },
+  command = st("worker", "start") .. "exec sleep 1000",
+  depends_on = { "api" },
+}
+service "cache" {
+  image = base, volumes = { "./out:/out" }, stop_timeout = 0, init = true,
+  command = st("cache", "start") .. "exec sleep 1000",
+}
+EOF
+}
+stack "http://api:8000"
+t() { awk -v n="$1" -v e="$2" '$1 == n && $2 == e { v = $3 } END { print v }' "$s/out/log"; }
+ge() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+lt() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
+ids() { docker ps -a --no-trunc --filter "label=graphbuild.project=$P" --format '{{.Names}} {{.ID}}' | sort; }
+q() { "$@" >/dev/null 2>&1; }
+id_of() { docker inspect -f '{{.Id}}' "$P-$1" 2>/dev/null; }
+cd "$s"
+
+# 1. the first up
+"$GB" up --progress plain >"$w/up1.out" 2>&1
+rc=$?
+check "first up exits 0" [ $rc = 0 ]
+[ $rc = 0 ] || sed 's/^/# /' "$w/up1.out"
+sed 's/^/#   /' "$s/out/log"
+check "migrate starts after db is healthy" ge "$(t migrate start)" "$(t db ready)"
+check "api starts after migrate completed" ge "$(t api start)" "$(t migrate done)"
+check "api starts after db is healthy" ge "$(t api start)" "$(t db ready)"
+check "worker starts after api started" ge "$(t worker start)" "$(t api start)"
+check "cache starts in parallel with db (within 0.5 s)" lt "$([ -n "$(t cache start)" ] && awk -v a="$(t cache start)" -v b="$(t db start)" 'BEGIN { d = a - b; print d < 0 ? -d : d }')" 0.5
+d1=$(awk -v a="$(t migrate start)" -v b="$(t db ready)" 'BEGIN { print a - b }')
+echo "# db ready -> migrate running: ${d1}s (probe latency + container create/start)"
+# Latency is measured in bench/up.sh; here only that readiness is seen by
+# polling faster than the probe's 10 s interval, with room for a busy machine.
+check "a dependent runs well before one probe interval after readiness (${d1}s < 3 s)" lt "$d1" 3
+check "DNS: service names and aliases resolve (migrate completed)" grep -q "migrated" <(docker logs "$P-migrate" 2>&1)
+check "DNS: worker resolves api" q docker exec "$P-worker" ping -c1 -W1 api
+check "named volume <project>_dbdata" q docker volume inspect "${P}_dbdata"
+check "init = true: the engine's init is PID 1" [ "$(docker inspect -f '{{.HostConfig.Init}}' "$P-cache")" = true ] &&
+	docker exec "$P-cache" cat /proc/1/cmdline | tr '\0' ' ' | grep -q init
+check "labels: project, service, image key, config" \
+	test "$(docker inspect -f '{{index .Config.Labels "graphbuild.service"}} {{index .Config.Labels "graphbuild.project"}} {{len (index .Config.Labels "graphbuild.config")}}' "$P-api")" = "api $P 32"
+
+# 2. ps
+"$GB" ps --json >"$w/ps.json"
+check "ps --json lists five services with states" python3 -c '
+import json,sys; a=json.load(open(sys.argv[1])); d={r["service"]: r for r in a}
+assert set(d)=={"db","migrate","api","worker","cache"}, d
+assert d["api"]["state"]=="running" and d["api"]["health"]=="healthy", d["api"]
+assert d["migrate"]["state"]=="exited" and len(d["api"]["image_key"])==32
+assert all(set(r)=={"service","container","id","state","health","image_key","ports"} for r in a)' "$w/ps.json"
+
+# 3. no-op
+before=$(ids)
+t0=$(date +%s.%N)
+"$GB" up >"$w/up2.out" 2>&1
+rc=$?
+t1=$(date +%s.%N)
+check "second up exits 0 and says up to date" [ $rc = 0 -a "$(cat "$w/up2.out")" = "up to date" ]
+check "second up keeps every container" [ "$before" = "$(ids)" ]
+check "second up makes no create call" [ "$(docker events --since "$t0" --until "$t1" --filter type=container --filter event=create --format '{{.ID}}' | wc -l)" = 0 ]
+"$GB" plan --json >"$w/plan2.json"
+check "plan: every service keep" python3 -c '
+import json,sys; p=json.load(open(sys.argv[1])); assert all(s["action"]=="keep" for s in p["services"]), p' "$w/plan2.json"
+
+# 4. env of worker changed: worker only
+stack "http://api:8001"
+"$GB" plan --json >"$w/plan3.json"
+check "plan: worker recreate because env API_URL changed, others keep" python3 -c '
+import json,sys; p=json.load(open(sys.argv[1])); d={s["name"]: s for s in p["services"]}
+assert d["worker"]["action"]=="recreate" and d["worker"]["reasons"]==["env API_URL changed"], d["worker"]
+assert all(d[n]["action"]=="keep" for n in ("db","migrate","api","cache")), d' "$w/plan3.json"
+db0=$(id_of db); api0=$(id_of api); wk0=$(id_of worker); mg0=$(id_of migrate); ca0=$(id_of cache)
+"$GB" up >"$w/up3.out" 2>&1
+check "env change: up exits 0" [ $? = 0 ]
+check "env change recreates worker only" [ "$(id_of worker)" != "$wk0" -a "$(id_of db)" = "$db0" -a "$(id_of api)" = "$api0" -a "$(id_of migrate)" = "$mg0" -a "$(id_of cache)" = "$ca0" ]
+
+# 5. app source changed: app rebuilt, migrate/api/worker recreated
+echo "v2 $P" >"$s/app/version"
+"$GB" plan --json >"$w/plan4.json"
+check "plan: app build; migrate, api, worker recreate (image app changed)" python3 -c '
+import json,sys; p=json.load(open(sys.argv[1])); d={s["name"]: s for s in p["services"]}
+assert [i["action"] for i in p["images"] if i["name"]=="app"]==["build"]
+for n in ("migrate","api","worker"): assert d[n]["action"]=="recreate" and "image app changed" in d[n]["reasons"], d[n]
+for n in ("db","cache"): assert d[n]["action"]=="keep", d[n]' "$w/plan4.json"
+db0=$(id_of db); api0=$(id_of api); wk0=$(id_of worker); mg0=$(id_of migrate); ca0=$(id_of cache)
+"$GB" up >"$w/up4.out" 2>&1
+check "source change: up exits 0" [ $? = 0 ]
+check "source change recreates migrate, api, worker only" [ "$(id_of worker)" != "$wk0" -a "$(id_of api)" != "$api0" -a "$(id_of migrate)" != "$mg0" -a "$(id_of db)" = "$db0" -a "$(id_of cache)" = "$ca0" ]
+
+# 6. logs
+"$GB" logs migrate >"$w/logs.out" 2>&1
+check "logs: lines prefixed with the service" grep -q '^migrate *| migrated' "$w/logs.out"
+
+# 7. orphans: cache removed from the stack
+sed -i '/^service "cache"/,$d' "$s/stack.lua"
+"$GB" plan >"$w/plan5.out"
+check "plan: cache remove (orphan)" grep -q "remove .*cache.*remove-orphans" "$w/plan5.out"
+"$GB" up >"$w/up5.out" 2>&1
+check "up removes the orphan" [ -z "$(id_of cache)" ]
+
+# 8. down --volumes
+"$GB" down --volumes -t 0 >"$w/down.out" 2>&1
+check "down exits 0" [ $? = 0 ]
+check "down: no container of the project" [ -z "$(ids)" ]
+check "down: no network of the project" [ -z "$(docker network ls -q --filter name=${P}_default)" ]
+check "down --volumes: no volume of the project" [ -z "$(docker volume ls -q --filter label=graphbuild.project=$P)" ]
+check "down: dependents before dependencies" python3 -c '
+import sys; l=[x.split()[1] for x in open(sys.argv[1]) if x.startswith("removed '"$P"'-")]
+o={n.split("-",1)[1]: i for i,n in enumerate(l)}
+assert o["worker"]<o["api"]<o["migrate"]<o["db"], l' "$w/down.out"
+
+# 9. failures: a failing probe, a oneshot exiting 3
+f=$w/s2
+mkdir -p "$f"
+cp "$bbtar" "$f/base.tar"
+cat >"$f/stack.lua" <<EOF
+project "${P}f"
+local base = image "base" { from = rootfs { tar = "base.tar" } }
+service "good" { image = base, command = "exec sleep 1000", stop_timeout = 0, health = exec { "true" } }
+service "bad" {
+  image = base, stop_timeout = 0,
+  command = "echo starting bad; echo line two; exec sleep 1000",
+  health = tcp { port = 9, interval = "100ms", retries = 3, start_period = "0s" },
+}
+service "after" { image = base, command = "exec sleep 1000", depends_on = { bad = "healthy", good = "healthy" } }
+service "job" { image = base, oneshot = true, command = "echo boom; exit 3" }
+service "afterjob" { image = base, command = "exec sleep 1000", depends_on = { job = "completed" } }
+EOF
+(cd "$f" && "$GB" up >"$w/fail.out" 2>&1)
+rc=$?
+sed 's/^/#   /' "$w/fail.out"
+check "failing probe / oneshot: up exits 1" [ $rc = 1 ]
+check "failing probe is reported with the log tail" grep -q "service bad is unhealthy" "$w/fail.out"
+check "the tail has the service's last lines" grep -q "| line two" "$w/fail.out"
+check "oneshot exiting 3 is reported" grep -q "oneshot job exited with code 3" "$w/fail.out"
+check "dependents not started are named" grep -q "not started.*after.*afterjob\|not started.*afterjob.*after" "$w/fail.out"
+check "dependents have no container" [ -z "$(docker ps -aq --filter name=${P}f-after)" ]
+check "services already healthy keep running" [ "$(docker inspect -f '{{.State.Running}}' ${P}f-good)" = true ]
+
+# 10. bad input
+b=$w/s3
+mkdir -p "$b"
+cp "$bbtar" "$b/base.tar"
+port=$((20000 + $$ % 10000))
+cat >"$b/stack.lua" <<EOF
+project "${P}b"
+local base = image "base" { from = rootfs { tar = "base.tar" } }
+service "web" { image = base, command = "exec httpd -f -p 80 -h /", ports = { "$port:80" }, stop_timeout = 0 }
+service "web2" { image = base, command = "exec httpd -f -p 80 -h /", ports = { "$port:80" }, stop_timeout = 0 }
+EOF
+(cd "$b" && "$GB" up >"$w/bad1.out" 2>&1)
+rc=$?
+check "two services on one host port: exit 1, named" [ $rc = 1 ] && grep -q "web and web2 both publish host port $port" "$w/bad1.out" ||
+	sed 's/^/#   /' "$w/bad1.out"
+sed -i '/^service "web2"/d' "$b/stack.lua"
+python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(); time.sleep(30)' $port &
+hog=$!
+sleep 0.3
+(cd "$b" && "$GB" up >"$w/bad2.out" 2>&1)
+rc=$?
+check "port already taken: exit 1, names the service, the engine's reason and the way out" [ $rc = 1 ] && grep -q "service web (stack.lua:[0-9]*): a host port it publishes is taken (.*address already in use.*); stop what holds it, or publish another host port" "$w/bad2.out"
+sed 's/^/#   /' "$w/bad2.out" | tail -3
+kill $hog 2>/dev/null; wait $hog 2>/dev/null
+(cd "$b" && "$GB" up >"$w/bad3.out" 2>&1)
+check "the next up repairs it" [ $? = 0 -a "$(docker inspect -f '{{.State.Running}}' ${P}b-web 2>/dev/null)" = true ]
+cat >>"$b/stack.lua" <<EOF
+service "vol" { image = base, command = "exec sleep 1000", volumes = { "./missing:/data" } }
+service "quick" { image = base, command = "echo bye; exit 2" }
+EOF
+(cd "$b" && "$GB" up >"$w/bad4.out" 2>&1)
+rc=$?
+sed 's/^/#   /' "$w/bad4.out" | grep -v '^#   \[' | head -12
+check "missing bind source: exit 1, path named" [ $rc = 1 ] && grep -q "missing: No such file or directory" "$w/bad4.out"
+check "image exiting at once: reported with its code" grep -q "service quick exited with code 2" "$w/bad4.out"
+mkdir -p "$b/missing"
+sed -i 's/echo bye; exit 2/exec sleep 1000/' "$b/stack.lua"
+(cd "$b" && "$GB" up >"$w/bad5.out" 2>&1)
+check "fixed input: the next up repairs the stack" [ $? = 0 -a "$(docker inspect -f '{{.State.Running}}' ${P}b-vol)" = true ]
+
+# 11. --no-wait, Ctrl-C, up SERVICE
+c=$w/s4
+mkdir -p "$c"
+cp "$bbtar" "$c/base.tar"
+cat >"$c/stack.lua" <<EOF
+project "${P}c"
+local base = image "base" { from = rootfs { tar = "base.tar" } }
+service "slow" { image = base, command = "sleep 30; exec nc -ll -p 7 -e true", stop_timeout = 0, health = tcp(7) }
+service "next" { image = base, command = "exec sleep 1000", stop_timeout = 0, depends_on = { slow = "healthy" } }
+service "other" { image = base, command = "exec sleep 1000", stop_timeout = 0 }
+EOF
+cd "$c"
+"$GB" up other >/dev/null 2>&1
+check "up SERVICE starts only that service (and its dependencies)" [ -n "$(docker ps -q --filter name=${P}c-other)" -a -z "$(docker ps -aq --filter name=${P}c-slow)" ]
+"$GB" up >"$w/int.out" 2>&1 &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+rc=$?
+check "Ctrl-C: exit 130" [ $rc = 130 ]
+check "Ctrl-C: says what stays running" grep -q "left running: .*slow" "$w/int.out"
+check "Ctrl-C: started containers keep running" [ "$(docker inspect -f '{{.State.Running}}' ${P}c-slow)" = true ]
+"$GB" down -t 0 >/dev/null 2>&1
+t0=$(date +%s%N)
+"$GB" up --no-wait >"$w/nowait.out" 2>&1
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "--no-wait: exit 0 without waiting for health (${ms} ms)" [ $rc = 0 -a $ms -lt 10000 ]
+"$GB" down -t 0 >/dev/null 2>&1
+cd /
+
+done_tests

@@ -1,0 +1,4 @@
+image "app" {
+  from = "alpine:3.19",
+  runn "apk add curl",
+}

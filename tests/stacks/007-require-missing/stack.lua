@@ -1,0 +1,2 @@
+project "shop"
+local debian = require "stacks.nope"

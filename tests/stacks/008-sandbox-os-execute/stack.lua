@@ -1,0 +1,1 @@
+local rev = os.execute("git rev-parse HEAD")

@@ -1,0 +1,4 @@
+image "web" {
+  from = "node:20",
+  run { "npm install", secrets = { "npm" } },
+}

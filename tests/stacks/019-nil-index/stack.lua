@@ -1,0 +1,2 @@
+local cfg = require "settings"
+image "app" { from = cfg.base.image }

@@ -1,0 +1,4 @@
+image "legacy" {
+  dockerfile = "Dockerfile",
+  run "make",
+}

@@ -1,0 +1,1 @@
+os.rename("a", "b")

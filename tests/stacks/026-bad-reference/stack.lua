@@ -1,0 +1,1 @@
+image "app" { from = "Alpine:3.19" }

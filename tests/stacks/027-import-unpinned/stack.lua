@@ -1,0 +1,2 @@
+project "shop"
+local web = import "https://example.com/stacks/web.lua"

@@ -1,0 +1,2 @@
+project { "shop", cach = "registry.example.com/team/cache" }
+image "a" { from = "busybox:latest" }

@@ -1,0 +1,2 @@
+project "p"
+image "a" { from = "busybox:latest" }
