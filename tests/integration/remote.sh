@@ -209,9 +209,9 @@ check "up over tcp+TLS exits 0 (${up_ms} ms)" [ $rc = 0 ]
 [ $rc = 0 ] || sed 's/^/#   /' "$root/up1.out"
 check "db and web became healthy" [ "$(grep -c '^\[\(db\|web\)\] healthy' "$root/up1.out")" = 2 ]
 line() { grep -n "$1" "$root/up1.out" | head -n1 | cut -d: -f1; }
-check "app is created after db and web are healthy" \
-	[ -n "$(line '^\[app\] creating')" ] && [ "$(line '^\[app\] creating')" -gt "$(line '^\[db\] healthy')" ] &&
+[ -n "$(line '^\[app\] creating')" ] && [ "$(line '^\[app\] creating')" -gt "$(line '^\[db\] healthy')" ] &&
 	[ "$(line '^\[app\] creating')" -gt "$(line '^\[web\] healthy')" ]
+checked "app is created after db and web are healthy"
 dbr=$(uptime_of db ready) webr=$(uptime_of web ready) appst=$(uptime_of app start)
 check "app started after db and web were ready (uptime $dbr, $webr -> $appst)" awk -v a="$appst" -v b="$dbr" -v w="$webr" \
 	'BEGIN { exit !(a != "" && b != "" && w != "" && a + 0 >= b + 0 && a + 0 >= w + 0) }'
@@ -247,8 +247,8 @@ import json,sys; p=json.load(open(sys.argv[1])); assert all(s["action"]=="keep" 
 
 # 5. unix:// for every command; the engine there is local: probes go direct
 unx plan >"$root/plan-unix.out" 2>&1
-check "plan over unix:// exits 0, no fallback note (the engine is local)" \
-	[ $? = 0 ] && ! grep -q "runs as exec" "$root/plan-unix.out"
+[ $? = 0 ] && ! grep -q "runs as exec" "$root/plan-unix.out"
+checked "plan over unix:// exits 0, no fallback note (the engine is local)"
 unx build --progress plain >/dev/null 2>&1
 check "build over unix:// exits 0 (all reused)" [ $? = 0 ]
 unx ps --json >"$root/ps-unix.json" 2>/dev/null
@@ -311,27 +311,28 @@ err1() { # FILE: exit 1 and exactly one line on stderr
 DOCKER_HOST=tcp://$engip:$port timeout 60 "$GB" ps >/dev/null 2>"$root/e1.err"
 rc=$?
 sed 's/^/#   /' "$root/e1.err"
-check "without DOCKER_TLS_VERIFY: exit 1, one line saying the engine expects TLS" \
-	[ $rc = 1 ] && err1 "$root/e1.err" && grep -q "expects TLS.*DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH" "$root/e1.err"
+[ $rc = 1 ] && err1 "$root/e1.err" && grep -q "expects TLS.*DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH" "$root/e1.err"
+checked "without DOCKER_TLS_VERIFY: exit 1, one line saying the engine expects TLS"
 DOCKER_HOST=tcp://$engip:$port DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$root/badca timeout 60 "$GB" ps >/dev/null 2>"$root/e2.err"
 rc=$?
 sed 's/^/#   /' "$root/e2.err"
-check "a wrong CA: exit 1, one line naming the CA file" \
-	[ $rc = 1 ] && err1 "$root/e2.err" && grep -q "does not verify against $root/badca/ca.pem" "$root/e2.err"
+[ $rc = 1 ] && err1 "$root/e2.err" && grep -q "does not verify against $root/badca/ca.pem" "$root/e2.err"
+checked "a wrong CA: exit 1, one line naming the CA file"
 DOCKER_HOST=tcp://$engip:$port DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$root/badclient timeout 60 "$GB" ps >/dev/null 2>"$root/e3.err"
 rc=$?
 sed 's/^/#   /' "$root/e3.err"
-check "a client certificate the engine's CA did not sign: exit 1, one line naming it" \
-	[ $rc = 1 ] && err1 "$root/e3.err" && grep -q "client certificate $root/badclient/cert.pem" "$root/e3.err"
+[ $rc = 1 ] && err1 "$root/e3.err" && grep -q "client certificate $root/badclient/cert.pem" "$root/e3.err"
+checked "a client certificate the engine's CA did not sign: exit 1, one line naming it"
 DOCKER_HOST=tcp://$engip:$port DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$root/nowhere timeout 60 "$GB" ps >/dev/null 2>"$root/e4.err"
 rc=$?
-check "DOCKER_CERT_PATH without the files: exit 1, one line naming the file" \
-	[ $rc = 1 ] && err1 "$root/e4.err" && grep -q "$root/nowhere/" "$root/e4.err"
+[ $rc = 1 ] && err1 "$root/e4.err" && grep -q "$root/nowhere/" "$root/e4.err"
+checked "DOCKER_CERT_PATH without the files: exit 1, one line naming the file"
 check "tcp:// without a port: 2376 with TLS, as Docker" \
 	q env DOCKER_HOST=tcp://$engip DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$c timeout 60 "$GB" ps
 GRAPHBUILD_PROBES=sometimes tls plan >/dev/null 2>"$root/e5.err"
 rc=$?
-check "GRAPHBUILD_PROBES=sometimes: exit 1, named" [ $rc = 1 ] && grep -q 'GRAPHBUILD_PROBES: expected exec, direct or auto (it is "sometimes")' "$root/e5.err"
+[ $rc = 1 ] && grep -q 'GRAPHBUILD_PROBES: expected exec, direct or auto (it is "sometimes")' "$root/e5.err"
+checked "GRAPHBUILD_PROBES=sometimes: exit 1, named"
 
 # 9. the decision: an address of this machine or loopback is local, whatever
 # the transport; GRAPHBUILD_PROBES overrides (a forwarder stands in for an

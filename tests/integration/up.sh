@@ -102,8 +102,9 @@ check "a dependent runs well before one probe interval after readiness (${d1}s <
 check "DNS: service names and aliases resolve (migrate completed)" grep -q "migrated" <(docker logs "$P-migrate" 2>&1)
 check "DNS: worker resolves api" q docker exec "$P-worker" ping -c1 -W1 api
 check "named volume <project>_dbdata" q docker volume inspect "${P}_dbdata"
-check "init = true: the engine's init is PID 1" [ "$(docker inspect -f '{{.HostConfig.Init}}' "$P-cache")" = true ] &&
+[ "$(docker inspect -f '{{.HostConfig.Init}}' "$P-cache")" = true ] &&
 	docker exec "$P-cache" cat /proc/1/cmdline | tr '\0' ' ' | grep -q init
+checked "init = true: the engine's init is PID 1"
 check "labels: project, service, image key, config" \
 	test "$(docker inspect -f '{{index .Config.Labels "graphbuild.service"}} {{index .Config.Labels "graphbuild.project"}} {{len (index .Config.Labels "graphbuild.config")}}' "$P-api")" = "api $P 32"
 
@@ -217,15 +218,16 @@ service "web2" { image = base, command = "exec httpd -f -p 80 -h /", ports = { "
 EOF
 (cd "$b" && "$GB" up >"$w/bad1.out" 2>&1)
 rc=$?
-check "two services on one host port: exit 1, named" [ $rc = 1 ] && grep -q "web and web2 both publish host port $port" "$w/bad1.out" ||
-	sed 's/^/#   /' "$w/bad1.out"
+[ $rc = 1 ] && grep -q "web and web2 both publish host port $port" "$w/bad1.out"
+checked "two services on one host port: exit 1, named" || sed 's/^/#   /' "$w/bad1.out"
 sed -i '/^service "web2"/d' "$b/stack.lua"
 python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(); time.sleep(30)' $port &
 hog=$!
 sleep 0.3
 (cd "$b" && "$GB" up >"$w/bad2.out" 2>&1)
 rc=$?
-check "port already taken: exit 1, names the service, the engine's reason and the way out" [ $rc = 1 ] && grep -q "service web (stack.lua:[0-9]*): a host port it publishes is taken (.*address already in use.*); stop what holds it, or publish another host port" "$w/bad2.out"
+[ $rc = 1 ] && grep -q "service web (stack.lua:[0-9]*): a host port it publishes is taken (.*address already in use.*); stop what holds it, or publish another host port" "$w/bad2.out"
+checked "port already taken: exit 1, names the service, the engine's reason and the way out"
 sed 's/^/#   /' "$w/bad2.out" | tail -3
 kill $hog 2>/dev/null; wait $hog 2>/dev/null
 (cd "$b" && "$GB" up >"$w/bad3.out" 2>&1)
@@ -237,12 +239,15 @@ EOF
 (cd "$b" && "$GB" up >"$w/bad4.out" 2>&1)
 rc=$?
 sed 's/^/#   /' "$w/bad4.out" | grep -v '^#   \[' | head -12
-check "missing bind source: exit 1, path named" [ $rc = 1 ] && grep -q "missing: No such file or directory" "$w/bad4.out"
+[ $rc = 1 ] && grep -q "missing: No such file or directory" "$w/bad4.out"
+checked "missing bind source: exit 1, path named"
 check "image exiting at once: reported with its code" grep -q "service quick exited with code 2" "$w/bad4.out"
 mkdir -p "$b/missing"
 sed -i 's/echo bye; exit 2/exec sleep 1000/' "$b/stack.lua"
 (cd "$b" && "$GB" up >"$w/bad5.out" 2>&1)
-check "fixed input: the next up repairs the stack" [ $? = 0 -a "$(docker inspect -f '{{.State.Running}}' ${P}b-vol)" = true ]
+rc=$?
+check "fixed input: the next up repairs the stack" [ $rc = 0 -a "$(docker inspect -f '{{.State.Running}}' ${P}b-vol)" = true ] ||
+	{ echo "#   rc=$rc"; sed 's/^/#   /' "$w/bad5.out"; docker ps -a --filter name=${P}b- --format '#   {{.Names}} {{.Status}}'; }
 
 # 11. --no-wait, Ctrl-C, up SERVICE
 c=$w/s4

@@ -2,9 +2,13 @@
 # closing "N passed, M failed" line. Source it, call check/pass/fail, then done_tests.
 T_PASS=0; T_FAIL=0; T_N=0
 pass() { T_N=$((T_N+1)); T_PASS=$((T_PASS+1)); echo "ok $T_N - $*"; }
-fail() { T_N=$((T_N+1)); T_FAIL=$((T_FAIL+1)); echo "not ok $T_N - $*"; }
-# check NAME CMD...: passes when CMD succeeds.
+fail() { T_N=$((T_N+1)); T_FAIL=$((T_FAIL+1)); echo "not ok $T_N - $*"; return 1; }
+# check NAME CMD...: passes when CMD succeeds; returns non-zero when it fails,
+# so `check ... || show-diagnostics` works.
 check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+# checked NAME: passes when the command list run just before it succeeded, for
+# conditions joined with && or ||:  [ $rc = 1 ] && grep -q x out; checked "name"
+checked() { if [ $? = 0 ]; then pass "$1"; else fail "$1"; fi; }
 done_tests() { echo "$T_PASS passed, $T_FAIL failed"; [ "$T_FAIL" = 0 ]; }
 GB=${GB:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/${GB_CONFIG:-release}/graphbuild}
 # keys_of DIR: "name key" per image node of `plan --json`, sorted, without an engine.
