@@ -59,6 +59,9 @@ struct call {
 	void *dataarg;
 	docker_read_fn rd;
 	void *rdarg;
+	docker_status_fn status;   /* pull/push progress watcher */
+	void *statusarg;
+	int abort;                 /* the watcher asked to stop */
 	/* chained calls */
 	char *id, *network, *query;
 	cJSON *config;             /* commit: the config being completed */
@@ -278,6 +281,8 @@ static void json_object(struct call *c, const char *s, size_t n)
 			c->stream_err = xstrdup(v);
 	}
 	if ((v = jstr(j, "status"))) {
+		if (c->status && !c->abort && c->status(c->statusarg, v) < 0)
+			c->abort = 1;
 		if (strncmp(v, "sha256:", 7) == 0) { /* import: the new image */
 			free(c->stream_id);
 			c->stream_id = xstrdup(v);
@@ -381,7 +386,7 @@ static int on_data(void *arg, const char *p, size_t n)
 	switch (c->mode) {
 	case M_JSON:
 		json_feed(c, p, n, 0);
-		return 0;
+		return c->abort ? -1 : 0;
 	case M_MUX:
 		mux_feed(c, p, n);
 		return 0;
@@ -992,8 +997,23 @@ int docker_image_pull(struct docker *d, const char *ref, docker_cb cb, void *arg
 	return json_stream(d, &b, NULL, NULL, NULL, NO_AUTH, NULL, NULL, cb, arg);
 }
 
+/* A pull or push with X-Registry-Auth and a status watcher. */
+static int registry_stream(struct docker *d, struct buf *b, const char *auth_b64,
+                           docker_status_fn status, void *statusarg, docker_cb cb, void *arg)
+{
+	struct call *c = call_new(d, K_PLAIN, cb, arg);
+	int rc;
+	c->mode = M_JSON;
+	c->status = status;
+	c->statusarg = statusarg;
+	buf_adds(b, "");
+	rc = call_start(c, "POST", b->data, NULL, NULL, auth_b64 && *auth_b64 ? auth_b64 : NO_AUTH);
+	buf_free(b);
+	return rc;
+}
+
 int docker_image_push(struct docker *d, const char *repo, const char *tag, const char *auth_b64,
-                      docker_cb cb, void *arg)
+                      docker_status_fn status, void *statusarg, docker_cb cb, void *arg)
 {
 	struct buf b = {0};
 	buf_adds(&b, "/images/");
@@ -1003,8 +1023,7 @@ int docker_image_push(struct docker *d, const char *repo, const char *tag, const
 		buf_adds(&b, "?tag=");
 		qesc(&b, tag);
 	}
-	return json_stream(d, &b, NULL, NULL, NULL, auth_b64 && *auth_b64 ? auth_b64 : NO_AUTH,
-	                   NULL, NULL, cb, arg);
+	return registry_stream(d, &b, auth_b64, status, statusarg, cb, arg);
 }
 
 int docker_image_import(struct docker *d, const char *repo, const char *tag, docker_read_fn rd,
@@ -1516,14 +1535,13 @@ int docker_volume_list(struct docker *d, const char *label, docker_cb cb, void *
 
 /* ---- registry credentials (for registry.c) ---- */
 
-int docker_image_pull_auth(struct docker *d, const char *ref, const char *auth_b64, docker_cb cb,
-                           void *arg)
+int docker_image_pull_auth(struct docker *d, const char *ref, const char *auth_b64,
+                           docker_status_fn status, void *statusarg, docker_cb cb, void *arg)
 {
 	struct buf b = {0};
 	buf_adds(&b, "/images/create?fromImage=");
 	qesc(&b, ref);
-	return json_stream(d, &b, NULL, NULL, NULL, auth_b64 && *auth_b64 ? auth_b64 : NO_AUTH, NULL,
-	                   NULL, cb, arg);
+	return registry_stream(d, &b, auth_b64, status, statusarg, cb, arg);
 }
 
 /* Standard base64 ("+/") in, bytes out; NULL on a bad character. */

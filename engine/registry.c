@@ -7,6 +7,13 @@
  * done once per lookup batch, on a GET /v2/ that also fails fast (1 s connect
  * timeout) when the registry is down, so 50 keys never wait 50 timeouts.
  *
+ * A registry that goes away in the middle of a pull or push would keep the
+ * engine retrying for about 50 s (5 attempts, 5..20 s apart) while the build
+ * waits: each chain watches the engine's progress stream, and on its first
+ * "Retrying in" asks the registry itself (/v2/, 1 s connect timeout); if that
+ * fails too, the engine call is aborted at its next status line (they come
+ * every second) and the key is reported not cached / built locally.
+ *
  * Trust: a registry tag is only a name. A pulled image is kept only if its
  * graphbuild.key label equals the key; anything else is untagged and
  * reported, and the node is built locally. */
@@ -625,6 +632,10 @@ struct op {
 	char *err, *id;
 	uint64_t t0;
 	int push;
+	int probing;               /* a /v2/ ping of the watcher is in flight */
+	int dead;                  /* it failed: abort the engine call */
+	int finished;              /* cb was called (the op still counts in nops
+	                              until the ping is back and frees it) */
 	registry_cb cb;
 	void *arg;
 };
@@ -671,9 +682,12 @@ static void op_finish(struct op *o)
 		r->st.pulled++;
 		r->st.pull_ms += ms;
 	}
-	r->nops--;
 	o->cb(o->arg, o->err, o->err ? NULL : o->id);
-	op_free(o);
+	o->finished = 1;
+	if (!o->probing) { /* else the watcher's ping frees it when it is back */
+		r->nops--;
+		op_free(o);
+	}
 }
 
 static void op_err(struct op *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -685,6 +699,35 @@ static void op_err(struct op *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	o->err = xvasprintf(fmt, ap);
 	va_end(ap);
+}
+
+/* ---- the watcher: the registry gone mid-transfer ---- */
+
+static void on_watch_ping(void *arg, const struct http_response *res)
+{
+	struct op *o = arg;
+	o->probing = 0;
+	if (o->finished) {
+		o->r->nops--;
+		op_free(o);
+		return;
+	}
+	if (res->status == 0) {
+		o->dead = 1;
+		op_err(o, "%s %s: the registry went away mid-transfer (%s) and the engine is retrying; gave up",
+		       o->push ? "push" : "pull", o->ref, res->error ? res->error : "no reply");
+	}
+}
+
+static int on_status(void *arg, const char *status)
+{
+	struct op *o = arg;
+	if (o->dead)
+		return -1;
+	if (strncmp(status, "Retrying in ", 12) == 0 && !o->probing) {
+		o->probing = ping(o->r, on_watch_ping, o) != NULL;
+	}
+	return 0;
 }
 
 /* Last step of both chains: remove the registry-named tag (the image stays
@@ -753,7 +796,7 @@ int registry_pull(struct docker *d, struct registry *r, const char *key, const c
 {
 	struct op *o = op_new(d, r, key, 0, cb, arg);
 	o->want = xstrdup(label ? label : key);
-	if (docker_image_pull_auth(d, o->ref, r->xauth, on_pulled, o) < 0) {
+	if (docker_image_pull_auth(d, o->ref, r->xauth, on_status, o, on_pulled, o) < 0) {
 		op_free(o);
 		return -1;
 	}
@@ -779,7 +822,7 @@ static void on_push_tagged(void *arg, const struct docker_result *res)
 		op_finish(o);
 		return;
 	}
-	if (docker_image_push(o->d, o->repo_host, o->key, o->r->xauth, on_pushed, o) < 0) {
+	if (docker_image_push(o->d, o->repo_host, o->key, o->r->xauth, on_status, o, on_pushed, o) < 0) {
 		op_err(o, "push %s to %s: cannot start a request to the engine", o->key, o->r->name);
 		untag(o);
 	}

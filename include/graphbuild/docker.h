@@ -58,6 +58,9 @@ typedef void (*docker_output_fn)(void *arg, int stream, const char *data, size_t
 typedef ssize_t (*docker_read_fn)(void *arg, char *buf, size_t n);
 /* Raw streamed response bytes (archive download). Return 0, or -1 to abort. */
 typedef int (*docker_data_fn)(void *arg, const char *data, size_t n);
+/* A pull's or push's progress status line ("Pushing", "Retrying in 5 seconds"),
+ * as the engine sends it. Return 0, or -1 to abort the call (cb then gets ok=0). */
+typedef int (*docker_status_fn)(void *arg, const char *status);
 
 struct docker_mount {
 	const char *type;      /* "volume" or "bind" */
@@ -124,7 +127,9 @@ int docker_image_list(struct docker *d, const char *label, docker_cb cb, void *a
 int docker_image_tag(struct docker *d, const char *src, const char *repo, const char *tag, docker_cb cb, void *arg);
 int docker_image_remove(struct docker *d, const char *name, int force, docker_cb cb, void *arg);
 int docker_image_pull(struct docker *d, const char *ref, docker_cb cb, void *arg);
-int docker_image_push(struct docker *d, const char *repo, const char *tag, const char *auth_b64, docker_cb cb, void *arg);
+/* status (may be NULL) sees each progress status line and may abort the push. */
+int docker_image_push(struct docker *d, const char *repo, const char *tag, const char *auth_b64,
+                      docker_status_fn status, void *statusarg, docker_cb cb, void *arg);
 /* POST /images/create?fromSrc=-: id = the new image ID. */
 int docker_image_import(struct docker *d, const char *repo, const char *tag, docker_read_fn rd, void *rdarg, docker_cb cb, void *arg);
 /* POST /build with a context tar; out gets each output line; id = image ID. query is
@@ -196,8 +201,10 @@ char *docker_auth_header(const char *user, const char *password, const char *ide
  * {"access_token":..}); *expires_in gets seconds (60 if absent). malloc'd,
  * or NULL if the body holds none. */
 char *docker_token_parse(const char *body, size_t len, long *expires_in);
-/* As docker_image_pull, with an X-Registry-Auth value (NULL: "{}"). */
-int docker_image_pull_auth(struct docker *d, const char *ref, const char *auth_b64, docker_cb cb, void *arg);
+/* As docker_image_pull, with an X-Registry-Auth value (NULL: "{}") and a
+ * status watcher (may be NULL) as for docker_image_push. */
+int docker_image_pull_auth(struct docker *d, const char *ref, const char *auth_b64,
+                           docker_status_fn status, void *statusarg, docker_cb cb, void *arg);
 
 /* Synchronous convenience for commands: runs the loop until cb fires. Used
  * by the CLI between phases; never inside a callback. */

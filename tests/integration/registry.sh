@@ -239,4 +239,60 @@ out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --json --progress quiet 2>/dev/null
 echo "$out" | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j["result"]=="ok" and j["totals"]["pulled"]>=1 and j["cache"]["hits"]>=1 else 1)' &&
 	pass "build --json: result ok, pulled and cache counters" || { fail "build --json summary"; echo "$out" | head -20 | sed 's/^/# /'; }
 
+# 8. A push interrupted halfway: the registry dies while a layer is being
+#    uploaded (seen in its storage: an _uploads/…/data file over 1 MB). The
+#    engine would retry for ~50 s; graphbuild notices, gives up at once, the
+#    build still succeeds, and the key is never a hit until a full push.
+registry_stop
+registry_start || fail "registry restarts"
+x=$w/interrupt
+mkdir -p "$x"
+cp "$bbtar" "$x/base.tar"
+cat >"$x/stack.lua" <<EOF
+project "${P}x"
+image "big" {
+  from = rootfs { tar = "base.tar" },
+  env = { GBTEST = "$$" },
+  run "dd if=/dev/urandom of=/big bs=1M count=48 2>/dev/null",
+}
+EOF
+(cd "$x" && DOCKER_HOST=$HA "$GB" build --progress quiet >/dev/null 2>&1)
+(cd "$x" && DOCKER_HOST=$HA "$GB" plan --json >"$w/planX.json" 2>/dev/null)
+kbig=$(keyof "$w/planX.json" big)
+t0=$(date +%s.%N)
+(cd "$x" && DOCKER_HOST=$HA "$GB" build --cache "$CACHE" --push --progress plain >"$w/x1.out" 2>&1; echo $? >"$w/x1.rc") &
+bgp=$!
+caught=
+for _ in $(seq 3000); do
+	f=$(find "$w/registry" -path '*_uploads*' -name data -size +1M 2>/dev/null | head -n1)
+	if [ -n "$f" ]; then
+		caught=$(stat -c %s "$f" 2>/dev/null)
+		kill -9 "$regpid"; wait "$regpid" 2>/dev/null; regpid=
+		break
+	fi
+	[ -f "$w/x1.rc" ] && break
+	sleep 0.01
+done
+wait "$bgp"
+t1=$(date +%s.%N)
+dt=$(elapsed "$t0" "$t1")
+rc=$(cat "$w/x1.rc")
+echo "# registry killed with ${caught:-?} bytes of a layer uploaded; build --push took ${dt}s"
+check "interrupted push: the registry was killed mid-upload" [ -n "$caught" ]
+[ "$rc" = 0 ]; checked "interrupted push: the build still succeeds (exit 0)" || sed 's/^/#   /' "$w/x1.out"
+grep -q "$kbig.*went away mid-transfer.*not cached" "$w/x1.out"
+checked "interrupted push: a warning names the key that was not cached" || sed 's/^/#   /' "$w/x1.out"
+lt "$dt" 15; checked "interrupted push: no wait for the engine's retries (${dt}s; theirs ~50 s)"
+registry_start || fail "registry restarts"
+! tags | grep -qx "$kbig"; checked "interrupted push: the registry has no tag for the half-pushed key"
+wipe_b
+(cd "$x" && DOCKER_HOST=$HB "$GB" plan --json --cache "$CACHE" >"$w/planX2.json" 2>/dev/null)
+[ "$(actions "$w/planX2.json" | grep '^big ')" = "big build" ]; checked "interrupted push: B plans build, not pull"
+(cd "$x" && DOCKER_HOST=$HA "$GB" build --cache "$CACHE" --push --progress plain >"$w/x2.out" 2>&1)
+[ $? = 0 ] && tags | grep -qx "$kbig"; checked "interrupted push: the next push completes it" || sed 's/^/#   /' "$w/x2.out"
+(cd "$x" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain >"$w/x3.out" 2>&1)
+[ $? = 0 ] && [ "$(label_b "graphbuild-cache:$kbig")" = "$kbig" ] &&
+	[ "$(db run --rm "graphbuild-cache:$kbig" wc -c /big | awk '{print $1}')" = 50331648 ]
+checked "interrupted push: B then pulls the whole image" || sed 's/^/#   /' "$w/x3.out"
+
 done_tests

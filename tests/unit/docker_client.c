@@ -684,7 +684,7 @@ int main(void)
 		char *ref = xasprintf("127.0.0.1:9/gbtest-push:%s", tag), *repo = "127.0.0.1:9/gbtest-push";
 		T("tag for push", simple_ok(docker_image_tag(d, imgref, repo, tag, cap, &S)));
 		T("push to a closed port: ok=0 from the stream",
-		  run(docker_image_push(d, repo, tag, NULL, cap, &x), &x) && !x.ok && x.error &&
+		  run(docker_image_push(d, repo, tag, NULL, NULL, NULL, cap, &x), &x) && !x.ok && x.error &&
 		      strncmp(x.error, "engine: ", 8) == 0);
 		if (x.error)
 			printf("# %s (status %ld)\n", x.error, x.status);
