@@ -509,8 +509,11 @@ struct svc {
 	struct up *u;
 	struct node *n;
 	struct sched_job *sj;
+	struct sched_job *rj;    /* retiring the old container early, or NULL */
 	struct ptask *t;
 	const struct ctr *old;   /* its container from the listing, or NULL */
+	int retired;             /* rj stopped and removed old */
+	int retire_cancelled;
 	char *id, *ip;
 	int phase;
 	int cancelled;
@@ -1007,28 +1010,43 @@ static void on_old_stopped(void *arg, const struct docker_result *r)
 	}
 }
 
-/* Checks bind sources, then removes the old container, then creates. */
-static void svc_replace(struct svc *sv)
+/* The first bind source of service n that does not exist, as a message
+ * (malloc'd), or NULL when all do. */
+static char *missing_bind(const struct node *n)
 {
-	const struct service *s = &sv->n->u.service;
+	const struct service *s = &n->u.service;
 	size_t i;
 
 	for (i = 0; i < s->volumes.n; i++) {
 		const char *v = s->volumes.v[i];
 		struct stat st;
-		char *src;
+		char *src, *msg;
 
 		if (v[0] != '/')
 			continue;
 		src = xstrndup(v, strcspn(v, ":"));
-		if (stat(src, &st) < 0) {
-			svc_fail(sv, "service %s: volume %s: %s: %s", sv->n->name, v, src, strerror(errno));
+		if (stat(src, &st) == 0) {
 			free(src);
-			return;
+			continue;
 		}
+		msg = xasprintf("service %s: volume %s: %s: %s", n->name, v, src, strerror(errno));
 		free(src);
+		return msg;
 	}
-	if (!sv->old) {
+	return NULL;
+}
+
+/* Checks bind sources, then removes the old container, then creates. */
+static void svc_replace(struct svc *sv)
+{
+	char *err = missing_bind(sv->n);
+
+	if (err) {
+		svc_fail(sv, "%s", err);
+		free(err);
+		return;
+	}
+	if (!sv->old || sv->retired) {
 		svc_create(sv);
 		return;
 	}
@@ -1148,6 +1166,79 @@ static void svc_next(struct svc *sv)
 		u->netwait[u->nnetwait++] = sv;
 	}
 }
+
+/* ---- retiring an old container early ----
+ * A recreated service's old container is stopped and removed as soon as its
+ * new image exists and its dependencies have started, not when they become
+ * healthy or complete: the stop (SIGTERM, up to stop_timeout) then overlaps
+ * the wait for them instead of following it. The job only ever helps: when
+ * it cannot remove the old container, svc_replace does it (and reports). */
+
+static void retire_finish(struct svc *sv)
+{
+	sched_reach(sv->rj, SCHED_DONE);
+}
+
+static void on_retire_removed(void *arg, const struct docker_result *r)
+{
+	struct svc *sv = arg;
+
+	sv->u->inflight--;
+	sv->retired = r->ok || r->status == 404;
+	retire_finish(sv);
+}
+
+static void on_retire_stopped(void *arg, const struct docker_result *r)
+{
+	struct svc *sv = arg;
+
+	(void)r; /* a failed stop is fine: the forced remove kills it */
+	sv->u->inflight--;
+	if (sv->retire_cancelled) {
+		retire_finish(sv);
+		return;
+	}
+	sv->u->inflight++;
+	if (docker_container_remove(sv->u->d, sv->old->id, 1, 0, on_retire_removed, sv) < 0) {
+		sv->u->inflight--;
+		retire_finish(sv);
+	}
+}
+
+static int retire_start(struct sched_job *j, void *arg)
+{
+	struct svc *sv = arg;
+	char *err = missing_bind(sv->n);
+	int running = !strcmp(sv->old->state, "running") || !strcmp(sv->old->state, "restarting");
+	int rc;
+
+	(void)j;
+	if (err) { /* keep the old one: the service's own job fails with this */
+		free(err);
+		retire_finish(sv);
+		return 0;
+	}
+	sv->u->inflight++;
+	if (running)
+		rc = docker_container_stop(sv->u->d, sv->old->id, svc_stop_timeout(sv), on_retire_stopped, sv);
+	else
+		rc = docker_container_remove(sv->u->d, sv->old->id, 1, 0, on_retire_removed, sv);
+	if (rc < 0) {
+		sv->u->inflight--;
+		retire_finish(sv);
+	}
+	return 0;
+}
+
+static void retire_cancel(struct sched_job *j, void *arg)
+{
+	struct svc *sv = arg;
+
+	(void)j;
+	sv->retire_cancelled = 1;
+}
+
+static const struct sched_ops retire_ops = {retire_start, retire_cancel};
 
 static int svc_start(struct sched_job *j, void *arg)
 {
@@ -1356,6 +1447,15 @@ int up_run(struct stack *s, struct docker *d, struct state *st, const struct up_
 		for (k = 0; k < svc->ndeps; k++)
 			if (svc->deps[k].node && jobs[svc->deps[k].node->index])
 				sched_need(sv->sj, jobs[svc->deps[k].node->index], cond_mask(svc->deps[k].cond));
+		if (n->np->action == PLAN_RECREATE && sv->old) {
+			sv->rj = sched_add(u.sc, n, &retire_ops, sv, 0, 100);
+			if (svc->image && jobs[svc->image->index])
+				sched_need(sv->rj, jobs[svc->image->index], SCHED_DONE);
+			for (k = 0; k < svc->ndeps; k++)
+				if (svc->deps[k].node && jobs[svc->deps[k].node->index])
+					sched_need(sv->rj, jobs[svc->deps[k].node->index], SCHED_STARTED);
+			sched_need(sv->sj, sv->rj, SCHED_DONE);
+		}
 		u.v = xrealloc(u.v, sizeof(*u.v) * (u.n + 1));
 		u.v[u.n++] = sv;
 	}
