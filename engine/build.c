@@ -2452,22 +2452,11 @@ void build_free(struct build *b)
 static void print_failure(struct bjob *j)
 {
 	const char *tail = j->t ? progress_tail(j->t) : "";
-	const char *p, *e;
 
 	fprintf(stderr, "\n%s: %s\n", argv0, j->err);
 	if (j->detail)
 		fprintf(stderr, "  command: %s\n", j->detail);
-	if (*tail) {
-		fprintf(stderr, "  last output of %s:\n", j->n->name);
-		for (p = tail; *p; p = e + 1) {
-			e = strchr(p, '\n');
-			if (!e)
-				e = p + strlen(p);
-			fprintf(stderr, "    | %.*s\n", (int)(e - p), p);
-			if (!*e)
-				break;
-		}
-	}
+	progress_print_tail(j->n->name, tail, strlen(tail));
 }
 
 int build_run(struct stack *s, struct docker *d, struct state *st, const struct build_opts *o)

@@ -660,43 +660,69 @@ static int cmd_graph(struct opts *o)
 	return finish(&c, 0);
 }
 
-/* ---- gc ---- */
+/* ---- gc ----
+ * Every graphbuild image carries graphbuild.key and graphbuild.node. A build
+ * of a node leaves a chain: one image per step (tagged by its step key), the
+ * last one the node's image; the chain's head is the image no image of the
+ * same node was committed on. gc keeps, per node name, the newest N heads,
+ * and whatever is protected: an image a container uses, or one tagged by a
+ * project (<project>/<name>:latest, so every stack's current image stays
+ * however many other projects share the node name); then everything those
+ * are built on (their step images: the step cache of what is kept). The rest
+ * is untagged child first, so the engine deletes each image with its last
+ * tag. */
+
+#define CACHE_TAG_PREFIX "graphbuild-cache:"
 
 struct gc_img {
-	char *id, *node, *key;
+	char *id, *parent, *node, *key;
+	char **tags;
+	size_t ntags;
 	long long created;
-	int used;
+	size_t par;             /* index of the parent in the list, or NONE */
+	size_t depth;           /* images below it in the list */
+	int head, keep;
 };
 
+#define GC_NONE ((size_t)-1)
+
 struct gc_state {
+	struct docker *d;
 	struct gc_img *v;
 	size_t n;
 	char **used;            /* image IDs of containers */
 	size_t nused;
 	char *err;
+	size_t *order;          /* indexes to remove, children first */
+	size_t norder, next, tag;
 	size_t removed, failed;
+	char *failmsg;
 };
 
 static void gc_on_images(void *arg, const struct docker_result *r)
 {
 	struct gc_state *g = arg;
-	size_t i;
+	size_t i, k;
 
 	if (!r->ok) {
 		g->err = xstrdup(r->error);
 		return;
 	}
+	g->v = xcalloc(r->nimages + 1, sizeof(*g->v));
 	for (i = 0; i < r->nimages; i++) {
 		const struct docker_image *im = &r->images[i];
+		struct gc_img *m = &g->v[g->n];
 
-		if (!im->node || !im->key)
+		if (!im->node || !im->key || !im->id)
 			continue;
-		g->v = xrealloc(g->v, sizeof(*g->v) * (g->n + 1));
-		g->v[g->n].id = xstrdup(im->id);
-		g->v[g->n].node = xstrdup(im->node);
-		g->v[g->n].key = xstrdup(im->key);
-		g->v[g->n].created = im->created;
-		g->v[g->n].used = 0;
+		m->id = xstrdup(im->id);
+		m->parent = im->parent ? xstrdup(im->parent) : NULL;
+		m->node = xstrdup(im->node);
+		m->key = xstrdup(im->key);
+		m->tags = xcalloc(im->ntags + 1, sizeof(char *));
+		for (k = 0; k < im->ntags; k++)
+			m->tags[m->ntags++] = xstrdup(im->tags[k]);
+		m->created = im->created;
 		g->n++;
 	}
 }
@@ -716,31 +742,121 @@ static void gc_on_containers(void *arg, const struct docker_result *r)
 	}
 }
 
+static int gc_protected(const struct gc_state *g, const struct gc_img *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->ntags; i++)
+		if (strncmp(m->tags[i], CACHE_TAG_PREFIX, strlen(CACHE_TAG_PREFIX)) != 0)
+			return 1;
+	for (i = 0; i < g->nused; i++)
+		if (strcmp(g->used[i], m->id) == 0)
+			return 1;
+	return 0;
+}
+
+/* Newest first; ties: the deeper (a child) first. */
+static int gc_newer(const struct gc_img *a, const struct gc_img *b)
+{
+	if (a->created != b->created)
+		return a->created > b->created;
+	return a->depth > b->depth;
+}
+
+/* Marks what to keep and fills g->order with the rest, children first. */
+static void gc_select(struct gc_state *g, size_t keep)
+{
+	size_t i, j, k, rank;
+
+	for (i = 0; i < g->n; i++) {
+		g->v[i].par = GC_NONE;
+		for (j = 0; g->v[i].parent && j < g->n; j++)
+			if (strcmp(g->v[j].id, g->v[i].parent) == 0)
+				g->v[i].par = j;
+		g->v[i].head = 1;
+	}
+	for (i = 0; i < g->n; i++) {
+		size_t p = g->v[i].par;
+		for (k = 0; p != GC_NONE && k < g->n; k++, p = g->v[p].par)
+			g->v[i].depth++;
+		p = g->v[i].par;
+		if (p != GC_NONE && strcmp(g->v[p].node, g->v[i].node) == 0)
+			g->v[p].head = 0;
+	}
+	/* rank the heads of each node; protected images are kept anyway */
+	for (i = 0; i < g->n; i++) {
+		struct gc_img *m = &g->v[i];
+		if (gc_protected(g, m))
+			m->keep = 1;
+		if (!m->head)
+			continue;
+		for (rank = 0, j = 0; j < g->n; j++)
+			if (j != i && g->v[j].head && strcmp(g->v[j].node, m->node) == 0 && gc_newer(&g->v[j], m))
+				rank++;
+		if (rank < keep)
+			m->keep = 1;
+	}
+	/* what is kept keeps what it is built on */
+	for (i = 0; i < g->n; i++) {
+		size_t p = g->v[i].par;
+		for (k = 0; g->v[i].keep && p != GC_NONE && k < g->n; k++, p = g->v[p].par)
+			g->v[p].keep = 1;
+	}
+	g->order = xcalloc(g->n + 1, sizeof(size_t));
+	for (i = 0; i < g->n; i++)
+		if (!g->v[i].keep)
+			g->order[g->norder++] = i;
+	/* children before their parents: deepest first (insertion sort, small n) */
+	for (i = 1; i < g->norder; i++)
+		for (j = i; j > 0 && g->v[g->order[j]].depth > g->v[g->order[j - 1]].depth; j--) {
+			size_t t = g->order[j];
+			g->order[j] = g->order[j - 1];
+			g->order[j - 1] = t;
+		}
+}
+
+static void gc_next(struct gc_state *g);
+
 static void gc_on_remove(void *arg, const struct docker_result *r)
 {
 	struct gc_state *g = arg;
+	struct gc_img *m = &g->v[g->order[g->next]];
 
-	if (r->ok)
-		g->removed++;
-	else
+	if (!r->ok && r->status != 404) {
 		g->failed++;
+		if (!g->failmsg)
+			g->failmsg = xasprintf("%s %.16s: %s", m->node, m->key, r->error ? r->error : "failed");
+		g->next++; /* the image's other tags stay: it is not removable now */
+		g->tag = 0;
+	} else if (++g->tag >= m->ntags) {
+		printf("removed %s %.16s\n", m->node, m->key);
+		g->removed++;
+		g->next++;
+		g->tag = 0;
+	}
+	gc_next(g);
 }
 
-static int gc_cmp(const void *x, const void *y)
+/* Untags the next image's tags one by one (its last untag deletes it). */
+static void gc_next(struct gc_state *g)
 {
-	const struct gc_img *a = x, *b = y;
-	int c = strcmp(a->node, b->node);
-
-	if (c)
-		return c;
-	return a->created > b->created ? -1 : a->created < b->created;
+	while (g->next < g->norder) {
+		struct gc_img *m = &g->v[g->order[g->next]];
+		if (g->tag < m->ntags) {
+			if (docker_image_remove(g->d, m->tags[g->tag], 0, gc_on_remove, g) == 0)
+				return;
+			g->failed++;
+		}
+		g->next++;
+		g->tag = 0;
+	}
 }
 
 static int cmd_gc(struct opts *o)
 {
 	struct gc_state g = {0};
 	struct ctx c;
-	size_t i, j, rank = 0;
+	size_t i, k, nkept = 0;
 	int rc = EXIT_OK;
 
 	ctx_init(&c);
@@ -748,6 +864,7 @@ static int cmd_gc(struct opts *o)
 		warn("%s", c.engine_err);
 		return finish(&c, EXIT_FAIL);
 	}
+	g.d = c.d;
 	docker_image_list(c.d, "graphbuild.node", gc_on_images, &g);
 	docker_container_list(c.d, NULL, gc_on_containers, &g);
 	docker_run_loop(c.d);
@@ -756,36 +873,33 @@ static int cmd_gc(struct opts *o)
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	if (g.n > 1)
-		qsort(g.v, g.n, sizeof(*g.v), gc_cmp);
-	for (i = 0; i < g.n; i++) {
-		rank = (i > 0 && strcmp(g.v[i].node, g.v[i - 1].node) == 0) ? rank + 1 : 0;
-		for (j = 0; j < g.nused; j++)
-			if (strcmp(g.used[j], g.v[i].id) == 0)
-				g.v[i].used = 1;
-		if (rank < (size_t)o->keep || g.v[i].used)
-			continue;
-		{
-			char *tag = xasprintf("graphbuild-cache:%s", g.v[i].key);
-
-			docker_image_remove(c.d, tag, 0, gc_on_remove, &g);
-			free(tag);
-		}
-	}
+	gc_select(&g, o->keep < 0 ? 0 : (size_t)o->keep);
+	gc_next(&g);
 	docker_run_loop(c.d);
-	printf("gc: removed %zu image(s)%s", g.removed, g.failed ? "" : "\n");
-	if (g.failed)
-		printf(", %zu still needed by other images or containers\n", g.failed);
+	for (i = 0; i < g.n; i++)
+		nkept += g.v[i].keep;
+	printf("gc: removed %zu image(s), kept %zu (the newest %d per node, those a container uses or a "
+	       "project tags, and what they are built on)\n", g.removed, nkept, o->keep);
+	if (g.failed) {
+		warn("gc: %zu image(s) not removed (%s)", g.failed, g.failmsg ? g.failmsg : "engine refused");
+		rc = EXIT_FAIL;
+	}
 out:
 	for (i = 0; i < g.n; i++) {
 		free(g.v[i].id);
+		free(g.v[i].parent);
 		free(g.v[i].node);
 		free(g.v[i].key);
+		for (k = 0; k < g.v[i].ntags; k++)
+			free(g.v[i].tags[k]);
+		free(g.v[i].tags);
 	}
 	free(g.v);
 	for (i = 0; i < g.nused; i++)
 		free(g.used[i]);
 	free(g.used);
+	free(g.order);
+	free(g.failmsg);
 	free(g.err);
 	return finish(&c, rc);
 }
@@ -813,7 +927,8 @@ static const struct cmd cmds[] = {
 	{"graph", "graph [--format text|dot|mermaid] [TARGET...]", "Print the DAG.", cmd_graph},
 	{"gc", "gc [--keep N]",
 	 "Remove graphbuild images beyond the newest N (default 3) per node, never one a\n"
-	 "container uses.", cmd_gc},
+	 "container uses or a project tags (<project>/<name>:latest), nor what those are\n"
+	 "built on.", cmd_gc},
 };
 
 static void usage(FILE *f)

@@ -209,6 +209,7 @@ static void free_images(struct docker_image *im, size_t n)
 		free(im[i].id);
 		free(im[i].key);
 		free(im[i].node);
+		free(im[i].parent);
 		for (size_t j = 0; j < im[i].ntags; j++)
 			free(im[i].tags[j]);
 		free(im[i].tags);
@@ -531,6 +532,11 @@ static void parse_image(const cJSON *j, struct docker_image *im, int inspect)
 	im->id = jdup(j, "Id");
 	im->key = labels ? jdup(labels, "graphbuild.key") : NULL;
 	im->node = labels ? jdup(labels, "graphbuild.node") : NULL;
+	im->parent = jdup(j, inspect ? "Parent" : "ParentId");
+	if (im->parent && !*im->parent) {
+		free(im->parent);
+		im->parent = NULL;
+	}
 	im->tags = xcalloc((size_t)cJSON_GetArraySize(tags) + 1, sizeof *im->tags);
 	cJSON_ArrayForEach(t, tags) if (cJSON_IsString(t) && strcmp(t->valuestring, "<none>:<none>"))
 		im->tags[im->ntags++] = xstrdup(t->valuestring);

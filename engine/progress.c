@@ -354,3 +354,24 @@ void progress_summary(struct progress *p)
 		        t->status ? t->status : "running", secs);
 	}
 }
+
+void progress_print_tail(const char *name, const char *text, size_t len)
+{
+	const char *p, *e, *end = text + len;
+	int lines = 0;
+
+	while (end > text && end[-1] == '\n') /* a final newline ends the last line */
+		end--;
+	if (end == text)
+		return;
+	for (p = end; p > text; p--) /* back to the start of the last TAIL_LINES lines */
+		if (p[-1] == '\n' && ++lines >= TAIL_LINES)
+			break;
+	fprintf(stderr, "  last output of %s:\n", name);
+	for (; p < end; p = e + 1) {
+		e = memchr(p, '\n', (size_t)(end - p));
+		if (!e)
+			e = end;
+		fprintf(stderr, "    | %.*s\n", (int)(e - p), p);
+	}
+}

@@ -1330,29 +1330,6 @@ static void on_orphan_removed(void *arg, const struct docker_result *r)
 	}
 }
 
-static void print_tail(const char *name, const struct buf *t)
-{
-	const char *p, *e, *start;
-	int lines = 0;
-
-	if (!t->len)
-		return;
-	/* the last TAIL_LINES lines */
-	for (p = t->data + t->len; p > t->data; p--)
-		if (p[-1] == '\n' && p != t->data + t->len && ++lines >= TAIL_LINES)
-			break;
-	start = p;
-	fprintf(stderr, "  last output of %s:\n", name);
-	for (p = start; *p; p = e + 1) {
-		e = strchr(p, '\n');
-		if (!e)
-			e = p + strlen(p);
-		fprintf(stderr, "    | %.*s\n", (int)(e - p), p);
-		if (!*e)
-			break;
-	}
-}
-
 /* Every selected service is kept, no image to build, no orphan to remove. */
 static int nothing_to_do(struct stack *s, const struct up_opts *o, const struct up_orphans *orph)
 {
@@ -1492,7 +1469,7 @@ int up_run(struct stack *s, struct docker *d, struct state *st, const struct up_
 		if (!e || (sv->cancelled && rc == 130))
 			continue;
 		fprintf(stderr, "\n%s: %s\n", argv0, e);
-		print_tail(sv->n->name, &sv->tail);
+		progress_print_tail(sv->n->name, sv->tail.data, sv->tail.len);
 	}
 	for (i = 0; i < u.n; i++)
 		if ((sched_job_state(u.v[i]->sj) == 4 || sched_job_state(u.v[i]->sj) == 0) && !u.v[i]->t) {

@@ -16,6 +16,7 @@ struct docker_image {
 	char *id;              /* "sha256:..." */
 	char *key;             /* label graphbuild.key, or NULL */
 	char *node;            /* label graphbuild.node, or NULL */
+	char *parent;          /* the image it was committed on ("sha256:..."), or NULL */
 	char **tags;
 	size_t ntags;
 	long long created;     /* unix seconds */

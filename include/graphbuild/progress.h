@@ -30,6 +30,9 @@ void progress_output(struct ptask *t, const char *data, size_t n);
 void progress_done(struct ptask *t, const char *status);
 /* The last (up to 30) output lines of a task, '\n'-joined (valid until free). */
 const char *progress_tail(struct ptask *t);
+/* Prints "  last output of NAME:" and the last (up to 30) lines of text as
+ * "    | line" to stderr; nothing when text is empty. */
+void progress_print_tail(const char *name, const char *text, size_t len);
 /* A line for people, printed above the live area (printf-style). */
 void progress_note(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints the summary table of every task (name, status, seconds). */

@@ -246,4 +246,39 @@ one=$(((s1 - s0) / 1000000)); six=$(((s2 - s1) / 1000000))
 echo "# one sleep-2 image: ${one} ms; five more with -j 6: ${six} ms"
 [ "$six" -lt $((one * 2)) ] && pass "-j 6 runs independent images in parallel" || fail "-j 6 runs independent images in parallel"
 
+# 16. gc --keep 1: per node the newest build stays with its step images; an
+#     older build goes; one a container uses stays; another project's current
+#     image of the same node name stays (its <project>/app:latest tag).
+g=$w/gc; mkdir -p "$g/src"; cp "$bbtar" "$g/base.tar"
+gcstack() { # $1: project
+	cat >"$g/stack.lua" <<EOF
+project "$1"
+local base = image "base" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "gc$$" } }
+image "app" { from = base, copy "src/", run "cat /src/v > /out" }
+EOF
+}
+gckey() { (cd "$g" && "$GB" plan --json 2>/dev/null) | python3 -c 'import json,sys; print([i["key"] for i in json.load(sys.stdin)["images"] if i["name"]=="app"][0])'; }
+has() { docker image inspect "graphbuild-cache:$1" >/dev/null 2>&1; }
+gcstack "${P}o"; echo other >"$g/src/v"
+(cd "$g" && "$GB" build --progress quiet >/dev/null 2>&1); kother=$(gckey)
+gcstack "${P}g"
+for v in 1 2 3; do
+	echo "v$v" >"$g/src/v"
+	(cd "$g" && "$GB" build --progress quiet >/dev/null 2>&1)
+	eval "k$v=\$(gckey)"
+done
+cid=$(docker create "graphbuild-cache:$k1" true)
+out=$(cd "$g" && "$GB" gc --keep 1 2>&1); rc=$?
+echo "$out" | sed 's/^/#   /'
+[ $rc = 0 ] && has "$k3" && ! has "$k2"
+checked "gc --keep 1: the newest build stays, the one before goes"
+has "$k1"; checked "gc: an image a container uses stays"
+has "$kother"; checked "gc: another project's current image of the same node name stays"
+out=$(cd "$g" && "$GB" build --progress plain 2>&1)
+echo "$out" | grep -q "nothing to build"; checked "gc: the current stack still builds nothing"
+sed -i 's|cat /src/v > /out|cat /src/v > /out2|' "$g/stack.lua"
+out=$(cd "$g" && "$GB" build --progress plain 2>&1)
+echo "$out" | grep -q "cached: copy"; checked "gc: the kept build's step images still serve as cache" || echo "$out" | sed 's/^/#   /'
+docker rm "$cid" >/dev/null 2>&1
+
 done_tests

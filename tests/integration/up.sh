@@ -151,9 +151,22 @@ assert [i["action"] for i in p["images"] if i["name"]=="app"]==["build"]
 for n in ("migrate","api","worker"): assert d[n]["action"]=="recreate" and "image app changed" in d[n]["reasons"], d[n]
 for n in ("db","cache"): assert d[n]["action"]=="keep", d[n]' "$w/plan4.json"
 db0=$(id_of db); api0=$(id_of api); wk0=$(id_of worker); mg0=$(id_of migrate); ca0=$(id_of cache)
+t0=$(date +%s.%N)
 "$GB" up >"$w/up4.out" 2>&1
 check "source change: up exits 0" [ $? = 0 ]
+t1=$(date +%s.%N)
 check "source change recreates migrate, api, worker only" [ "$(id_of worker)" != "$wk0" -a "$(id_of api)" != "$api0" -a "$(id_of migrate)" != "$mg0" -a "$(id_of db)" = "$db0" -a "$(id_of cache)" = "$ca0" ]
+# the old api is retired while the new migrate runs (it waits 0.5 s), not after
+die_ns() { docker events --since "$t0" --until "$t1" --filter type=container --filter event=die --filter "container=$1" --format '{{.TimeNano}}' | head -n1; }
+check "the old api stopped while the new migrate ran, not after it completed" lt "$(die_ns "$api0")" "$(die_ns "$(id_of migrate)")"
+# a failing build of the new image leaves the old containers running
+cp stack.lua "$w/stack.lua.ok"
+sed -i 's|copy { "app/", to = "/app/" } }|copy { "app/", to = "/app/" }, run "exit 7" }|' stack.lua
+api1=$(id_of api)
+"$GB" up >"$w/up4b.out" 2>&1
+check "app fails to build: up exits 1" [ $? = 1 ]
+check "app fails to build: the old api keeps running" [ "$(id_of api)" = "$api1" -a "$(docker inspect -f '{{.State.Running}}' "$P-api")" = true ]
+cp "$w/stack.lua.ok" stack.lua
 
 # 6. logs
 "$GB" logs migrate >"$w/logs.out" 2>&1
