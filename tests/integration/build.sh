@@ -281,4 +281,23 @@ out=$(cd "$g" && "$GB" build --progress plain 2>&1)
 echo "$out" | grep -q "cached: copy"; checked "gc: the kept build's step images still serve as cache" || echo "$out" | sed 's/^/#   /'
 docker rm "$cid" >/dev/null 2>&1
 
+# 17. a rootfs command that fails (debootstrap failing, or missing): exit 1,
+#     the stack line, the command, its exit code and its output tail
+r=$w/rootfs; mkdir -p "$r"
+cat >"$r/stack.lua" <<EOF
+project "${P}r"
+local debian = require "stacks.debian"
+image "a" { from = rootfs { command = "echo fetching $$; echo 'E: no such suite' >&2; exit 4" } }
+image "b" { from = debian.rootfs { suite = "bookworm" } }
+EOF
+n0=$(ncontainers)
+mkdir -p "$r/tmp"
+out=$(cd "$r" && PATH=/usr/bin:/bin TMPDIR=$r/tmp "$GB" build --progress plain 2>&1); rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "stack.lua:3: rootfs command failed (exit 4)" && echo "$out" | grep -q "| E: no such suite"
+checked "failing rootfs command: exit 1, its line, exit code and output tail" || echo "$out" | sed 's/^/#   /'
+echo "$out" | grep -q "stack.lua:4: rootfs command failed (exit 127)" && echo "$out" | grep -q "| debootstrap is not installed: apt-get install debootstrap"
+checked "debootstrap missing: the caller's line and how to install it"
+[ "$(ncontainers)" = "$n0" ] && [ -z "$(ls -A "$r/tmp")" ]
+checked "failing rootfs: no container and no leftover \$out directory"
+
 done_tests

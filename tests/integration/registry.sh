@@ -284,12 +284,15 @@ grep -q "$kbig.*went away mid-transfer.*not cached" "$w/x1.out"
 checked "interrupted push: a warning names the key that was not cached" || sed 's/^/#   /' "$w/x1.out"
 lt "$dt" 15; checked "interrupted push: no wait for the engine's retries (${dt}s; theirs ~50 s)"
 registry_start || fail "registry restarts"
-! tags | grep -qx "$kbig"; checked "interrupted push: the registry has no tag for the half-pushed key"
+tags >"$w/tagsX1"  # (a file, not a pipe: grep -q closing it early fails the pipeline under pipefail)
+! grep -qx "$kbig" "$w/tagsX1"; checked "interrupted push: the registry has no tag for the half-pushed key"
 wipe_b
 (cd "$x" && DOCKER_HOST=$HB "$GB" plan --json --cache "$CACHE" >"$w/planX2.json" 2>/dev/null)
 [ "$(actions "$w/planX2.json" | grep '^big ')" = "big build" ]; checked "interrupted push: B plans build, not pull"
 (cd "$x" && DOCKER_HOST=$HA "$GB" build --cache "$CACHE" --push --progress plain >"$w/x2.out" 2>&1)
-[ $? = 0 ] && tags | grep -qx "$kbig"; checked "interrupted push: the next push completes it" || sed 's/^/#   /' "$w/x2.out"
+rc=$?
+tags >"$w/tagsX2"
+[ $rc = 0 ] && grep -qx "$kbig" "$w/tagsX2"; checked "interrupted push: the next push completes it" || sed 's/^/#   /' "$w/x2.out"
 (cd "$x" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain >"$w/x3.out" 2>&1)
 [ $? = 0 ] && [ "$(label_b "graphbuild-cache:$kbig")" = "$kbig" ] &&
 	[ "$(db run --rm "graphbuild-cache:$kbig" wc -c /big | awk '{print $1}')" = 50331648 ]

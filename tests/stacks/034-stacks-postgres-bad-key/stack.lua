@@ -1,0 +1,4 @@
+local python = require "stacks.python"
+local postgres = require "stacks.postgres"
+local base = python.base {}
+postgres.service "db" { base = base, database = "app" }
