@@ -852,6 +852,10 @@ static void scan_dir(struct scan *s, struct dnode *d, struct dnode ***kids, size
 				continue;
 			}
 		}
+		/* graphbuild's own state (the stat cache, manifests) changes while
+		 * it runs: never part of a context, whatever the ignore rules say */
+		if (strcmp(nm, ".graphbuild") == 0)
+			continue;
 		if (ignore_match(s->ig, rel.data, 1) && !ignore_may_reinclude(s->ig, rel.data))
 			continue;
 		v[k++] = *e;

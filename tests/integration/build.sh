@@ -300,4 +300,46 @@ checked "debootstrap missing: the caller's line and how to install it"
 [ "$(ncontainers)" = "$n0" ] && [ -z "$(ls -A "$r/tmp")" ]
 checked "failing rootfs: no container and no leftover \$out directory"
 
+# 18. multi-stage: copy out of another image (its files, a symlink as a
+#     symlink, nothing else of it); adoption mode: a Dockerfile built through
+#     the engine with only the non-ignored files as context, args applied
+m=$w/ms; mkdir -p "$m/src" "$m/legacy"; cp "$bbtar" "$m/base.tar"
+echo "hello $$" >"$m/src/a.txt"
+echo "in context" >"$m/legacy/kept.txt"
+echo "ignored" >"$m/legacy/skip.log"
+echo "*.log" >"$m/legacy/.dockerignore" # the context's own .dockerignore
+cat >"$m/stack.lua" <<EOF
+project "${P}m"
+local base = image "base" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "ms$$" } }
+local builder = image "builder" {
+  from = base, workdir "/w", copy "src/",
+  run "mkdir -p /out && cat src/a.txt src/a.txt > /out/double.txt && ln -s double.txt /out/link && echo junk > /junk",
+}
+image "slim" { from = base, copy { from = builder, "/out", to = "/app" }, cmd = { "cat", "/app/link" } }
+image "legacy" { context = "legacy", dockerfile = "Dockerfile", args = { WHO = "graphbuild-$$" } }
+EOF
+cat >"$m/legacy/Dockerfile" <<EOF
+FROM ${P}m/base:latest
+ARG WHO=nobody
+COPY . /legacy/
+RUN echo "built for \$WHO" > /who
+CMD ["cat", "/who"]
+EOF
+(cd "$m" && "$GB" build base --progress quiet >/dev/null 2>&1) # the Dockerfile's FROM
+out=$(cd "$m" && "$GB" build --progress plain 2>&1); rc=$?
+[ $rc = 0 ]; checked "multi-stage and adoption stack builds" || echo "$out" | tail -20 | sed 's/^/#   /'
+[ "$(docker run --rm "${P}m/slim")" = "$(printf 'hello %s\nhello %s' $$ $$)" ]
+checked "copy { from = builder }: the file arrives (read through the copied symlink)"
+[ "$(docker run --rm "${P}m/slim" readlink /app/link)" = double.txt ] && ! docker run --rm "${P}m/slim" test -e /junk
+checked "copy { from = builder }: the symlink stays a symlink, nothing else of builder comes along"
+[ "$(docker run --rm "${P}m/legacy")" = "built for graphbuild-$$" ]; checked "dockerfile =: built by the engine with args"
+[ "$(docker run --rm "${P}m/legacy" ls -A /legacy | tr '\n' ' ')" = ".dockerignore Dockerfile kept.txt " ]
+checked "dockerfile =: the context holds only the non-ignored files"
+out=$(cd "$m" && "$GB" build --progress plain 2>&1)
+echo "$out" | grep -q "nothing to build"; checked "multi-stage and adoption: a second build builds nothing"
+echo "changed $$" >"$m/src/a.txt"
+out=$(cd "$m" && "$GB" plan 2>&1)
+echo "$out" | grep -q "build *builder" && echo "$out" | grep -q "build *slim" && echo "$out" | grep -q "reuse *legacy"
+checked "an edit in builder's files rebuilds builder and the image copying from it, not legacy (another context)" || echo "$out" | sed 's/^/#   /'
+
 done_tests
