@@ -8,27 +8,7 @@
 # (DOCKER_HOST) or starts its own; GB_BUSYBOX_TAR or makes the busybox base.
 # Prints "ok N - name" lines and "N passed, M failed"; exit 1 on failure.
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-. "$here/../lib/tap.sh"
-. "$here/../lib/engine.sh"
-GB=${GB:-$top/build/${GB_CONFIG:-release}/graphbuild}
-[ -x "$GB" ] || { fail "no graphbuild binary at $GB"; done_tests; exit 1; }
-
-w=$(mktemp -d /tmp/gbbuild.XXXXXX)
-own_engine=
-if [ -z "${DOCKER_HOST:-}" ]; then
-	own_engine=$w/engine
-	engine_start "$own_engine" gbbt0 172.31.239.1/24 >/dev/null || { fail "start a private engine"; done_tests; exit 1; }
-fi
-export DOCKER_API_VERSION=1.41 # the docker CLI may be newer than the engine
-cleanup() {
-	[ -n "$own_engine" ] && engine_stop "$own_engine" >/dev/null 2>&1
-	rm -rf "$w"
-}
-trap cleanup EXIT
-
-busybox_base "$w" || { fail "busybox base"; done_tests; exit 1; }
+. "$(dirname "$0")/../lib/integration.sh" build gbbt0 172.31.239.1/24
 
 # A unique project per run: images are shared by key (that is the point), but
 # tags and volumes stay apart from other tests.

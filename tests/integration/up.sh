@@ -9,29 +9,13 @@
 # Uses the suite's engine (DOCKER_HOST) or starts its own; GB_BUSYBOX_TAR or
 # makes the busybox base. Prints "ok N - name" and "N passed, M failed".
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-. "$here/../lib/tap.sh"
-. "$here/../lib/engine.sh"
-GB=${GB:-$top/build/${GB_CONFIG:-release}/graphbuild}
-[ -x "$GB" ] || { fail "no graphbuild binary at $GB"; done_tests; exit 1; }
-
-w=$(mktemp -d /tmp/gbup.XXXXXX)
-own_engine=
-if [ -z "${DOCKER_HOST:-}" ]; then
-	own_engine=$w/engine
-	engine_start "$own_engine" gbut0 172.31.238.1/24 >/dev/null || { fail "start a private engine"; done_tests; exit 1; }
-fi
-export DOCKER_API_VERSION=1.41
-export NO_COLOR=1
+. "$(dirname "$0")/../lib/integration.sh" up gbut0 172.31.238.1/24
 cleanup() {
 	for d in "$w"/s*; do [ -f "$d/stack.lua" ] && (cd "$d" && "$GB" down --volumes -t 0 >/dev/null 2>&1); done
-	[ -n "$own_engine" ] && engine_stop "$own_engine" >/dev/null 2>&1
-	rm -rf "$w"
+	integration_cleanup
 }
 trap cleanup EXIT
 
-busybox_base "$w" || { fail "busybox base"; done_tests; exit 1; }
 
 P=gbup$$
 s=$w/s1

@@ -17,24 +17,13 @@
 #include "graphbuild/http.h"
 #include "graphbuild/util.h"
 
-static int npass, nfail;
+#include "tap.h"
+
 static uv_loop_t loop;
 static struct docker *d;
 static char tag[32];     /* unique per run: the pid */
 static char runlabel[64]; /* gbtest.run=<pid> */
 
-static void check(int ok, const char *name, int line)
-{
-	if (ok) {
-		npass++;
-		printf("ok %d - %s\n", npass + nfail, name);
-	} else {
-		nfail++;
-		printf("not ok %d - %s (line %d)\n", npass + nfail, name, line);
-	}
-	fflush(stdout);
-}
-#define T(name, cond) check(!!(cond), name, __LINE__)
 
 /* A copy of a result that outlives the callback. */
 struct res {
@@ -729,8 +718,7 @@ int main(void)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	T("uv_loop_close == 0", uv_loop_close(&loop) == 0);
 	http_global_cleanup();
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail != 0;
+	return tap_done();
 }
 
 /* ---- GB_BENCH: one build step through the client, N times ---- */

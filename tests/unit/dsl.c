@@ -17,21 +17,11 @@
 #include "graphbuild/graph.h"
 #include "graphbuild/util.h"
 
-static int npass, nfail;
+#include "tap.h"
+
 static char root[PATH_MAX]; /* the temp dir, realpath'ed */
 static char origcwd[PATH_MAX];
 
-static void check(int ok, const char *name, int line)
-{
-	if (ok) {
-		npass++;
-		printf("ok %d - %s\n", npass + nfail, name);
-	} else {
-		nfail++;
-		printf("not ok %d - %s (line %d)\n", npass + nfail, name, line);
-	}
-}
-#define T(name, cond) check(!!(cond), name, __LINE__)
 
 static void check_str(const char *name, const char *got, const char *want, int line)
 {
@@ -1094,6 +1084,5 @@ int main(void)
 
 	free(errbuf);
 	rmtree(root);
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail != 0;
+	return tap_done();
 }

@@ -26,21 +26,10 @@
 #include "graphbuild/hash.h"
 #include "graphbuild/util.h"
 
-static int npass, nfail;
+#include "tap.h"
+
 static char root[PATH_MAX];
 
-static void check(int ok, const char *name, int line)
-{
-	if (ok) {
-		npass++;
-		printf("ok %d - %s\n", npass + nfail, name);
-	} else {
-		nfail++;
-		printf("not ok %d - %s (line %d)\n", npass + nfail, name, line);
-	}
-	fflush(stdout);
-}
-#define T(name, cond) check(!!(cond), name, __LINE__)
 
 static void check_has(const char *name, const char *hay, const char *needle, int line)
 {
@@ -616,6 +605,5 @@ int main(int argc, char **argv)
 			printf("# could not remove %s\n", root);
 		free(cmd);
 	}
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail != 0;
+	return tap_done();
 }

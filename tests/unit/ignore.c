@@ -14,18 +14,9 @@
 #include "graphbuild/hash.h"
 #include "graphbuild/util.h"
 
-static int npass, nfail;
+#include "tap.h"
 
-static void check(int ok, const char *name, int line)
-{
-	if (ok) {
-		npass++;
-		printf("ok %d - %s\n", npass + nfail, name);
-	} else {
-		nfail++;
-		printf("not ok %d - %s (line %d)\n", npass + nfail, name, line);
-	}
-}
+
 
 /* patterns separated by '\n'; path; expected exclusion */
 static void match_case(const char *pats, const char *path, int want, int line)
@@ -282,6 +273,5 @@ int main(int argc, char **argv)
 	check(ignore_match(NULL, "x", 0) == 0 && ignore_may_reinclude(NULL, "x") == 0, "NULL matcher", __LINE__);
 	rmdir(dir);
 
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail != 0;
+	return tap_done();
 }

@@ -26,26 +26,15 @@
 #include "graphbuild/registry.h"
 #include "graphbuild/util.h"
 
+#include "tap.h"
+
 #define REGISTRY_BIN "/usr/bin/docker-registry"
 /* htpasswd for gbuser:gbpass, bcrypt cost 4 (cheap: every request checks it). */
 #define HTPASSWD "gbuser:$2b$04$H6wlwk5zX5WZxqXpfPgWnOW21vMmy9ntuGHkeNAOs0EXCxsBu8RZq\n"
 
-static int npass, nfail;
 static uv_loop_t loop;
 static struct docker *d;
 
-static void check(int ok, const char *name, int line)
-{
-	if (ok) {
-		npass++;
-		printf("ok %d - %s\n", npass + nfail, name);
-	} else {
-		nfail++;
-		printf("not ok %d - %s (line %d)\n", npass + nfail, name, line);
-	}
-	fflush(stdout);
-}
-#define T(name, cond) check(!!(cond), name, __LINE__)
 
 /* ---- engine calls, synchronously ---- */
 
@@ -405,7 +394,7 @@ int main(void)
 		T("docker-registry starts on a free loopback port", ok);
 		if (!ok) {
 			reg_stop(&g);
-			printf("%d passed, %d failed\n", npass, nfail);
+			tap_done();
 			return 1;
 		}
 		snprintf(regname, sizeof regname, "%s", g.host);
@@ -890,6 +879,5 @@ done:
 	reg_stop(&gt);
 	reg_stop(&ga);
 	reg_stop(&g);
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail ? 1 : 0;
+	return tap_done();
 }

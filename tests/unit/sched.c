@@ -11,9 +11,8 @@
 #include "graphbuild/graph.h"
 #include "graphbuild/sched.h"
 
-static int npass, nfail;
-#define T(name, cond) do { if (cond) printf("ok %d - %s\n", ++npass + nfail, name); \
-	else printf("not ok %d - %s (line %d)\n", npass + ++nfail, name, __LINE__); } while (0)
+#include "tap.h"
+
 
 struct tj {
 	uv_timer_t t;
@@ -137,6 +136,5 @@ int main(void)
 		T("fail-fast cancels running jobs", cancels == 1 && st[0] == 3);
 		T("fail-fast starts nothing new", st[2] == 4);
 	}
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail != 0;
+	return tap_done();
 }
