@@ -45,7 +45,6 @@
 
 extern char **environ;
 
-#define CACHE_REPO "graphbuild-cache"
 #define IMPORT_REPO "graphbuild-import"
 
 static uv_loop_t *loop_of(struct docker *d)
@@ -807,7 +806,7 @@ static const char *cache_ref(const struct node *n, char *out, size_t len)
 		snprintf(out, len, "%s", n->ref_id ? n->ref_id : n->ref);
 		return out;
 	}
-	snprintf(out, len, CACHE_REPO ":%s", n->keyhex);
+	snprintf(out, len, KEY_CACHE_REPO ":%s", n->keyhex);
 	return out;
 }
 
@@ -1202,7 +1201,7 @@ static void commit_step(struct bjob *j)
 	label(j, "graphbuild.node", j->n->name);
 	j->spec.image = j->image; /* Cmd/Entrypoint stay the base image's */
 	spec_fill(j);
-	if (docker_commit(j->b->d, j->cid, CACHE_REPO, sk->hex, &j->spec, on_step_committed, j) < 0) {
+	if (docker_commit(j->b->d, j->cid, KEY_CACHE_REPO, sk->hex, &j->spec, on_step_committed, j) < 0) {
 		set_err(j, "cannot start a request to the engine");
 		return cleanup(j);
 	}
@@ -1672,7 +1671,7 @@ static void on_alias_tagged(void *arg, const struct docker_result *r)
 
 static void step_alias(struct bjob *j)
 {
-	if (docker_image_tag(j->b->d, j->image, CACHE_REPO, j->n->kx->steps[j->step].hex,
+	if (docker_image_tag(j->b->d, j->image, KEY_CACHE_REPO, j->n->kx->steps[j->step].hex,
 	                     on_alias_tagged, j) < 0) {
 		set_err(j, "cannot start a request to the engine");
 		return cleanup(j);
@@ -1795,7 +1794,7 @@ static void on_final_created(void *arg, const struct docker_result *r)
 	j->spec.entrypoint_set = im->entrypoint_set;
 	j->spec.image = j->image;
 	spec_fill(j);
-	if (docker_commit(j->b->d, j->cid, CACHE_REPO, j->n->keyhex, &j->spec, on_final_committed, j) < 0) {
+	if (docker_commit(j->b->d, j->cid, KEY_CACHE_REPO, j->n->keyhex, &j->spec, on_final_committed, j) < 0) {
 		set_err(j, "cannot start a request to the engine");
 		return cleanup(j);
 	}
@@ -1872,14 +1871,14 @@ static void on_listed(void *arg, const struct docker_result *r)
 		return cleanup(j);
 	for (i = 0; i < r->nimages; i++)
 		for (k = 0; k < r->images[i].ntags; k++)
-			if (!strncmp(r->images[i].tags[k], CACHE_REPO ":", sizeof(CACHE_REPO)))
-				push(&j->have, &j->nhave, xstrdup(r->images[i].tags[k] + sizeof(CACHE_REPO)));
+			if (!strncmp(r->images[i].tags[k], KEY_CACHE_REPO ":", sizeof(KEY_CACHE_REPO)))
+				push(&j->have, &j->nhave, xstrdup(r->images[i].tags[k] + sizeof(KEY_CACHE_REPO)));
 	set_image(j, cache_ref(im->parent, buf, sizeof(buf)));
 	j->step = 0;
 	if (!j->n->np || !j->n->np->forced)
 		for (i = im->nsteps; i > 0; i--)
 			if (have_key(j, j->n->kx->steps[i - 1].hex)) {
-				snprintf(buf, sizeof(buf), CACHE_REPO ":%s", j->n->kx->steps[i - 1].hex);
+				snprintf(buf, sizeof(buf), KEY_CACHE_REPO ":%s", j->n->kx->steps[i - 1].hex);
 				set_image(j, buf);
 				j->step = i;
 				break;
@@ -1913,7 +1912,7 @@ static void on_steps_pulled(void *arg, const char *error, const char *id)
 	if (error) {
 		warn("%s; building %s's steps locally", error, j->n->name);
 	} else {
-		snprintf(buf, sizeof(buf), CACHE_REPO ":%s", j->n->kx->steps[st - 1].hex);
+		snprintf(buf, sizeof(buf), KEY_CACHE_REPO ":%s", j->n->kx->steps[st - 1].hex);
 		set_image(j, buf);
 		j->step = st;
 	}
@@ -1991,7 +1990,7 @@ static void start_dockerfile(struct bjob *j)
 		free(host);
 	}
 	tarw_sort(&j->tw);
-	snprintf(ref, sizeof(ref), CACHE_REPO ":%s", j->n->keyhex);
+	snprintf(ref, sizeof(ref), KEY_CACHE_REPO ":%s", j->n->keyhex);
 	set_image(j, ref);
 	buf_adds(&q, "t=");
 	qesc(&q, ref);
@@ -2097,7 +2096,7 @@ static void on_rootfs_created(void *arg, const struct docker_result *r)
 	label(j, "graphbuild.node", j->n->name);
 	j->spec.image = j->image;
 	spec_fill(j);
-	if (docker_commit(j->b->d, j->cid, CACHE_REPO, j->n->keyhex, &j->spec, on_rootfs_committed, j) < 0) {
+	if (docker_commit(j->b->d, j->cid, KEY_CACHE_REPO, j->n->keyhex, &j->spec, on_rootfs_committed, j) < 0) {
 		set_err(j, "cannot start a request to the engine");
 		return cleanup(j);
 	}

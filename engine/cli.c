@@ -670,15 +670,14 @@ static int cmd_graph(struct opts *o)
  * however many other projects share the node name); then everything those
  * are built on (their step images: the step cache of what is kept). The rest
  * is untagged child first, so the engine deletes each image with its last
- * tag. */
-
-#define CACHE_TAG_PREFIX "graphbuild-cache:"
+ * tag. Heads are ranked by their exact creation time (one inspect each: a
+ * list says only the second, and two builds often share one). */
 
 struct gc_img {
 	char *id, *parent, *node, *key;
 	char **tags;
 	size_t ntags;
-	long long created;
+	long long created;      /* ns; exact for heads once inspected */
 	size_t par;             /* index of the parent in the list, or NONE */
 	size_t depth;           /* images below it in the list */
 	int head, keep;
@@ -722,7 +721,7 @@ static void gc_on_images(void *arg, const struct docker_result *r)
 		m->tags = xcalloc(im->ntags + 1, sizeof(char *));
 		for (k = 0; k < im->ntags; k++)
 			m->tags[m->ntags++] = xstrdup(im->tags[k]);
-		m->created = im->created;
+		m->created = im->created_ns;
 		g->n++;
 	}
 }
@@ -747,7 +746,7 @@ static int gc_protected(const struct gc_state *g, const struct gc_img *m)
 	size_t i;
 
 	for (i = 0; i < m->ntags; i++)
-		if (strncmp(m->tags[i], CACHE_TAG_PREFIX, strlen(CACHE_TAG_PREFIX)) != 0)
+		if (strncmp(m->tags[i], KEY_CACHE_REPO ":", strlen(KEY_CACHE_REPO ":")) != 0)
 			return 1;
 	for (i = 0; i < g->nused; i++)
 		if (strcmp(g->used[i], m->id) == 0)
@@ -763,10 +762,10 @@ static int gc_newer(const struct gc_img *a, const struct gc_img *b)
 	return a->depth > b->depth;
 }
 
-/* Marks what to keep and fills g->order with the rest, children first. */
-static void gc_select(struct gc_state *g, size_t keep)
+/* Links each image to its parent in the list; marks heads; counts depths. */
+static void gc_link(struct gc_state *g)
 {
-	size_t i, j, k, rank;
+	size_t i, j, k;
 
 	for (i = 0; i < g->n; i++) {
 		g->v[i].par = GC_NONE;
@@ -783,6 +782,21 @@ static void gc_select(struct gc_state *g, size_t keep)
 		if (p != GC_NONE && strcmp(g->v[p].node, g->v[i].node) == 0)
 			g->v[p].head = 0;
 	}
+}
+
+static void gc_on_inspect(void *arg, const struct docker_result *r)
+{
+	struct gc_img *m = arg;
+
+	if (r->ok && r->nimages)
+		m->created = r->images[0].created_ns;
+}
+
+/* Marks what to keep and fills g->order with the rest, children first. */
+static void gc_select(struct gc_state *g, size_t keep)
+{
+	size_t i, j, k, rank;
+
 	/* rank the heads of each node; protected images are kept anyway */
 	for (i = 0; i < g->n; i++) {
 		struct gc_img *m = &g->v[i];
@@ -873,6 +887,11 @@ static int cmd_gc(struct opts *o)
 		rc = EXIT_FAIL;
 		goto out;
 	}
+	gc_link(&g);
+	for (i = 0; i < g.n; i++)
+		if (g.v[i].head)
+			docker_image_inspect(c.d, g.v[i].id, gc_on_inspect, &g.v[i]);
+	docker_run_loop(c.d);
 	gc_select(&g, o->keep < 0 ? 0 : (size_t)o->keep);
 	gc_next(&g);
 	docker_run_loop(c.d);

@@ -167,15 +167,24 @@ static int is_2xx(long s)
 }
 
 /* RFC 3339 ("2024-01-02T03:04:05.123456789Z") to unix seconds. */
-static long long parse_time(const char *s)
+/* RFC 3339 UTC ("2026-12-01T21:25:44.995601222Z") to nanoseconds; 0 if bad. */
+static long long parse_time_ns(const char *s)
 {
 	struct tm tm = {0};
-	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	                 &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+	long long ns = 0;
+	int n = 0, digits = 0;
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	                 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
 		return 0;
+	if (s[n] == '.')
+		for (s += n + 1; *s >= '0' && *s <= '9'; s++)
+			if (digits++ < 9)
+				ns = ns * 10 + (*s - '0');
+	for (; digits < 9; digits++)
+		ns *= 10;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
-	return (long long)timegm(&tm);
+	return (long long)timegm(&tm) * 1000000000LL + ns;
 }
 
 /* ---- calls ---- */
@@ -540,10 +549,13 @@ static void parse_image(const cJSON *j, struct docker_image *im, int inspect)
 	im->tags = xcalloc((size_t)cJSON_GetArraySize(tags) + 1, sizeof *im->tags);
 	cJSON_ArrayForEach(t, tags) if (cJSON_IsString(t) && strcmp(t->valuestring, "<none>:<none>"))
 		im->tags[im->ntags++] = xstrdup(t->valuestring);
-	if (inspect)
-		im->created = parse_time(jstr(j, "Created"));
-	else
+	if (inspect) {
+		im->created_ns = parse_time_ns(jstr(j, "Created"));
+		im->created = im->created_ns / 1000000000LL;
+	} else {
 		im->created = jnum(j, "Created");
+		im->created_ns = im->created * 1000000000LL;
+	}
 	im->size = jnum(j, "Size");
 }
 
@@ -978,29 +990,32 @@ int docker_image_remove(struct docker *d, const char *name, int force, docker_cb
 	return simple(d, K_PLAIN, "DELETE", &b, NULL, NULL, cb, arg);
 }
 
-static int json_stream(struct docker *d, struct buf *b, const char *ctype, docker_read_fn rd,
-                       void *rdarg, const char *auth, docker_output_fn out, void *outarg,
-                       docker_cb cb, void *arg)
+/* POSTs path b (freed) on a call c already set up for a JSON stream. */
+static int json_start(struct call *c, struct buf *b, const char *ctype, const char *auth)
 {
-	struct call *c = call_new(d, K_PLAIN, cb, arg);
 	int rc;
 	c->mode = M_JSON;
-	c->rd = rd;
-	c->rdarg = rdarg;
-	c->out = out;
-	c->outarg = outarg;
 	buf_adds(b, "");
 	rc = call_start(c, "POST", b->data, ctype, NULL, auth);
 	buf_free(b);
 	return rc;
 }
 
+static int json_stream(struct docker *d, struct buf *b, const char *ctype, docker_read_fn rd,
+                       void *rdarg, const char *auth, docker_output_fn out, void *outarg,
+                       docker_cb cb, void *arg)
+{
+	struct call *c = call_new(d, K_PLAIN, cb, arg);
+	c->rd = rd;
+	c->rdarg = rdarg;
+	c->out = out;
+	c->outarg = outarg;
+	return json_start(c, b, ctype, auth);
+}
+
 int docker_image_pull(struct docker *d, const char *ref, docker_cb cb, void *arg)
 {
-	struct buf b = {0};
-	buf_adds(&b, "/images/create?fromImage=");
-	qesc(&b, ref);
-	return json_stream(d, &b, NULL, NULL, NULL, NO_AUTH, NULL, NULL, cb, arg);
+	return docker_image_pull_auth(d, ref, NULL, NULL, NULL, cb, arg);
 }
 
 /* A pull or push with X-Registry-Auth and a status watcher. */
@@ -1008,14 +1023,9 @@ static int registry_stream(struct docker *d, struct buf *b, const char *auth_b64
                            docker_status_fn status, void *statusarg, docker_cb cb, void *arg)
 {
 	struct call *c = call_new(d, K_PLAIN, cb, arg);
-	int rc;
-	c->mode = M_JSON;
 	c->status = status;
 	c->statusarg = statusarg;
-	buf_adds(b, "");
-	rc = call_start(c, "POST", b->data, NULL, NULL, auth_b64 && *auth_b64 ? auth_b64 : NO_AUTH);
-	buf_free(b);
-	return rc;
+	return json_start(c, b, NULL, auth_b64 && *auth_b64 ? auth_b64 : NO_AUTH);
 }
 
 int docker_image_push(struct docker *d, const char *repo, const char *tag, const char *auth_b64,

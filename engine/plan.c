@@ -72,7 +72,7 @@ struct keys_req {
 
 static void on_images(void *arg, const struct docker_result *r)
 {
-	static const char prefix[] = "graphbuild-cache:";
+	static const char prefix[] = KEY_CACHE_REPO ":";
 	struct keys_req *q = arg;
 	size_t i, j;
 
@@ -314,7 +314,7 @@ void plan_record_reused(struct stack *s, struct state *st, struct docker *d)
 			continue;
 		old = state_manifest(st, n->name);
 		if (!old || strcmp(old->key, n->keyhex) != 0) {
-			char *src = xasprintf("graphbuild-cache:%s", n->keyhex);
+			char *src = xasprintf(KEY_CACHE_REPO ":%s", n->keyhex);
 			char *repo = build_latest_repo(s, n);
 
 			state_save_manifest(st, n->name, n->kx->m);

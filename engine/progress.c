@@ -17,7 +17,7 @@
 #include "graphbuild/progress.h"
 #include "graphbuild/util.h"
 
-#define TAIL_LINES 30
+#define TAIL_LINES PROGRESS_TAIL_LINES
 #define LINE_MAX_BYTES 1024
 
 struct ptask {

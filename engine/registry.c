@@ -30,10 +30,10 @@
 
 #include "graphbuild/docker.h"
 #include "graphbuild/http.h"
+#include "graphbuild/key.h"
 #include "graphbuild/registry.h"
 #include "graphbuild/util.h"
 
-#define CACHE_REPO "graphbuild-cache"
 #define WINDOW 32              /* HEADs in flight at once (sockets) */
 #define CONNECT_MS 1000
 #define TOTAL_MS 3000
@@ -649,7 +649,7 @@ static struct op *op_new(struct docker *d, struct registry *r, const char *key, 
 	o->key = xstrdup(key);
 	o->ref = registry_ref(r, key);
 	o->repo_host = xasprintf("%s/%s", r->host, r->repo);
-	o->src = xasprintf("%s:%s", CACHE_REPO, key);
+	o->src = xasprintf("%s:%s", KEY_CACHE_REPO, key);
 	o->push = push;
 	o->cb = cb;
 	o->arg = arg;
@@ -771,7 +771,7 @@ static void on_pull_inspected(void *arg, const struct docker_result *res)
 		return;
 	}
 	o->id = res->images[0].id ? xstrdup(res->images[0].id) : NULL;
-	if (docker_image_tag(o->d, o->ref, CACHE_REPO, o->key, on_pull_tagged, o) < 0) {
+	if (docker_image_tag(o->d, o->ref, KEY_CACHE_REPO, o->key, on_pull_tagged, o) < 0) {
 		op_err(o, "pull %s: cannot start a request to the engine", o->ref);
 		untag(o);
 	}

@@ -36,6 +36,7 @@
 #include "graphbuild/docker.h"
 #include "graphbuild/graph.h"
 #include "graphbuild/health.h"
+#include "graphbuild/key.h"
 #include "graphbuild/plan.h"
 #include "graphbuild/progress.h"
 #include "graphbuild/sched.h"
@@ -49,7 +50,6 @@
 #define L_ONESHOT "graphbuild.oneshot"
 #define L_ENV "graphbuild.env."
 #define GRACE_MS 250 /* a probe-less service that exits this soon fails `up` */
-#define TAIL_LINES 30
 
 /* ---- containers of a project (copied out of the engine's reply) ---- */
 
@@ -310,7 +310,7 @@ static char *image_ref(const struct node *img)
 {
 	if (img->kind == NODE_REF)
 		return xstrdup(img->ref_id ? img->ref_id : img->ref);
-	return xasprintf("graphbuild-cache:%s", img->keyhex);
+	return xasprintf(KEY_CACHE_REPO ":%s", img->keyhex);
 }
 
 /* ---- the plan ---- */
@@ -513,6 +513,7 @@ struct svc {
 	struct ptask *t;
 	const struct ctr *old;   /* its container from the listing, or NULL */
 	int retired;             /* rj stopped and removed old */
+	char *retire_err;        /* why rj could not */
 	int retire_cancelled;
 	char *id, *ip;
 	int phase;
@@ -610,7 +611,7 @@ static void svc_fail(struct svc *sv, const char *fmt, ...)
 	if (sv->id && !sv->cancelled) {
 		sv->phase = PH_TAIL;
 		sv->u->inflight++;
-		if (docker_container_logs(sv->u->d, sv->id, 0, 0, TAIL_LINES, on_tail_out, sv, on_tail, sv) == 0)
+		if (docker_container_logs(sv->u->d, sv->id, 0, 0, PROGRESS_TAIL_LINES, on_tail_out, sv, on_tail, sv) == 0)
 			return;
 		sv->u->inflight--;
 	}
@@ -986,30 +987,6 @@ static void svc_create(struct svc *sv)
 	}
 }
 
-static void on_old_removed(void *arg, const struct docker_result *r)
-{
-	struct svc *sv = arg;
-
-	if (svc_gone(sv, r && r->status == 404 ? NULL : r, "remove the old container"))
-		return;
-	svc_create(sv);
-}
-
-static void on_old_stopped(void *arg, const struct docker_result *r)
-{
-	struct svc *sv = arg;
-
-	/* a failed stop is fine: the forced remove below kills it */
-	if (svc_gone(sv, NULL, NULL))
-		return;
-	(void)r;
-	sv->u->inflight++;
-	if (docker_container_remove(sv->u->d, sv->old->id, 1, 0, on_old_removed, sv) < 0) {
-		sv->u->inflight--;
-		svc_fail(sv, "service %s: cannot start a request", sv->n->name);
-	}
-}
-
 /* The first bind source of service n that does not exist, as a message
  * (malloc'd), or NULL when all do. */
 static char *missing_bind(const struct node *n)
@@ -1036,7 +1013,8 @@ static char *missing_bind(const struct node *n)
 	return NULL;
 }
 
-/* Checks bind sources, then removes the old container, then creates. */
+/* Checks bind sources, then creates: the old container, if any, was
+ * stopped and removed by the service's retire job (below). */
 static void svc_replace(struct svc *sv)
 {
 	char *err = missing_bind(sv->n);
@@ -1046,20 +1024,12 @@ static void svc_replace(struct svc *sv)
 		free(err);
 		return;
 	}
-	if (!sv->old || sv->retired) {
-		svc_create(sv);
+	if (sv->old && !sv->retired) {
+		svc_fail(sv, "service %s: remove the old container: %s", sv->n->name,
+		         sv->retire_err ? sv->retire_err : "cannot start a request");
 		return;
 	}
-	if (sv->t)
-		progress_step(sv->t, 1, "removing the old container");
-	sv->u->inflight++;
-	if (strcmp(sv->old->state, "running") == 0 || strcmp(sv->old->state, "restarting") == 0) {
-		if (docker_container_stop(sv->u->d, sv->old->id, svc_stop_timeout(sv), on_old_stopped, sv) == 0)
-			return;
-	} else if (docker_container_remove(sv->u->d, sv->old->id, 1, 0, on_old_removed, sv) == 0)
-		return;
-	sv->u->inflight--;
-	svc_fail(sv, "service %s: cannot start a request", sv->n->name);
+	svc_create(sv);
 }
 
 static void on_volume(void *arg, const struct docker_result *r)
@@ -1167,12 +1137,14 @@ static void svc_next(struct svc *sv)
 	}
 }
 
-/* ---- retiring an old container early ----
- * A recreated service's old container is stopped and removed as soon as its
- * new image exists and its dependencies have started, not when they become
- * healthy or complete: the stop (SIGTERM, up to stop_timeout) then overlaps
- * the wait for them instead of following it. The job only ever helps: when
- * it cannot remove the old container, svc_replace does it (and reports). */
+/* ---- retiring the old container ----
+ * A service that gets a new container has its old one stopped and removed by
+ * a job of its own, which runs as soon as the new image exists and the
+ * service's dependencies have started, not when they become healthy or
+ * complete: the stop (SIGTERM, up to stop_timeout) then overlaps the wait for
+ * them instead of following it. The service's job waits for it and reports
+ * what it could not remove. A missing bind source keeps the old container:
+ * the service's job fails with that. */
 
 static void retire_finish(struct svc *sv)
 {
@@ -1185,6 +1157,8 @@ static void on_retire_removed(void *arg, const struct docker_result *r)
 
 	sv->u->inflight--;
 	sv->retired = r->ok || r->status == 404;
+	if (!sv->retired)
+		sv->retire_err = xstrdup(r->error ? r->error : "failed");
 	retire_finish(sv);
 }
 
@@ -1424,7 +1398,7 @@ int up_run(struct stack *s, struct docker *d, struct state *st, const struct up_
 		for (k = 0; k < svc->ndeps; k++)
 			if (svc->deps[k].node && jobs[svc->deps[k].node->index])
 				sched_need(sv->sj, jobs[svc->deps[k].node->index], cond_mask(svc->deps[k].cond));
-		if (n->np->action == PLAN_RECREATE && sv->old) {
+		if (sv->old && n->np->action != PLAN_KEEP) {
 			sv->rj = sched_add(u.sc, n, &retire_ops, sv, 0, 100);
 			if (svc->image && jobs[svc->image->index])
 				sched_need(sv->rj, jobs[svc->image->index], SCHED_DONE);
@@ -1522,6 +1496,7 @@ int up_run(struct stack *s, struct docker *d, struct state *st, const struct up_
 		free(sv->id);
 		free(sv->ip);
 		free(sv->err);
+		free(sv->retire_err);
 		buf_free(&sv->tail);
 		free(sv);
 	}

@@ -20,6 +20,8 @@ struct docker_image {
 	char **tags;
 	size_t ntags;
 	long long created;     /* unix seconds */
+	long long created_ns;  /* the same in nanoseconds: exact from an inspect,
+	                          whole seconds from a list */
 	long long size;
 };
 

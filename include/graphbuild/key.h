@@ -14,6 +14,9 @@ struct node;
 struct hasher;
 
 #define KEY_FORMAT 1
+/* The repository whose tags name keys: graphbuild-cache:<32 hex> names one
+ * image (or step result) on any engine or registry (DSL.md "Cache keys"). */
+#define KEY_CACHE_REPO "graphbuild-cache"
 
 /* One step of an image: the key of the image after it, its own description. */
 struct step_key {

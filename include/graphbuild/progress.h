@@ -11,6 +11,9 @@ struct uv_loop_s;
 struct progress;
 struct ptask;
 
+/* How many output lines a failure report shows. */
+#define PROGRESS_TAIL_LINES 30
+
 enum progress_mode { PROGRESS_AUTO, PROGRESS_TTY, PROGRESS_PLAIN, PROGRESS_QUIET };
 
 /* Writes to stderr. AUTO picks TTY when stderr is a terminal, else PLAIN. */

@@ -297,6 +297,11 @@ local builder = image "builder" {
 }
 image "slim" { from = base, copy { from = builder, "/out", to = "/app" }, cmd = { "cat", "/app/link" } }
 image "legacy" { context = "legacy", dockerfile = "Dockerfile", args = { WHO = "graphbuild-$$" } }
+image "whole" { dockerfile = "Dockerfile.whole" } -- the stack's directory, .graphbuild/ and all, is the context
+EOF
+cat >"$m/Dockerfile.whole" <<EOF
+FROM ${P}m/base:latest
+COPY . /ctx/
 EOF
 cat >"$m/legacy/Dockerfile" <<EOF
 FROM ${P}m/base:latest
@@ -315,11 +320,14 @@ checked "copy { from = builder }: the symlink stays a symlink, nothing else of b
 [ "$(docker run --rm "${P}m/legacy")" = "built for graphbuild-$$" ]; checked "dockerfile =: built by the engine with args"
 [ "$(docker run --rm "${P}m/legacy" ls -A /legacy | tr '\n' ' ')" = ".dockerignore Dockerfile kept.txt " ]
 checked "dockerfile =: the context holds only the non-ignored files"
+[ -n "$(docker run --rm "${P}m/whole" ls /ctx/src)" ] && ! docker run --rm "${P}m/whole" test -e /ctx/.graphbuild
+checked "dockerfile = with the stack's directory as context: built, without graphbuild's .graphbuild/ state"
 out=$(cd "$m" && "$GB" build --progress plain 2>&1)
 echo "$out" | grep -q "nothing to build"; checked "multi-stage and adoption: a second build builds nothing"
 echo "changed $$" >"$m/src/a.txt"
 out=$(cd "$m" && "$GB" plan 2>&1)
-echo "$out" | grep -q "build *builder" && echo "$out" | grep -q "build *slim" && echo "$out" | grep -q "reuse *legacy"
-checked "an edit in builder's files rebuilds builder and the image copying from it, not legacy (another context)" || echo "$out" | sed 's/^/#   /'
+echo "$out" | grep -q "build *builder" && echo "$out" | grep -q "build *slim" && echo "$out" | grep -q "reuse *legacy" &&
+	echo "$out" | grep -q "build *whole"
+checked "an edit in builder's files rebuilds builder, the image copying from it and whole (its context), not legacy" || echo "$out" | sed 's/^/#   /'
 
 done_tests

@@ -298,4 +298,34 @@ tags >"$w/tagsX2"
 	[ "$(db run --rm "graphbuild-cache:$kbig" wc -c /big | awk '{print $1}')" = 50331648 ]
 checked "interrupted push: B then pulls the whole image" || sed 's/^/#   /' "$w/x3.out"
 
+# 9. The registry dies in the middle of a pull (seen on B: the engine's
+#    download file of big's 48 MB layer over 8 MB; the busybox layer is 2 MB):
+#    the engine would retry; graphbuild gives up at once and builds locally.
+wipe_b
+t0=$(date +%s.%N)
+(cd "$x" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain >"$w/x4.out" 2>&1; echo $? >"$w/x4.rc") &
+bgp=$!
+caught=
+for _ in $(seq 3000); do
+	f=$(find "$EB/data/tmp" -name 'GetImageBlob*' -size +8M 2>/dev/null | head -n1)
+	if [ -n "$f" ]; then
+		caught=$(stat -c %s "$f" 2>/dev/null)
+		kill -9 "$regpid"; wait "$regpid" 2>/dev/null; regpid=
+		break
+	fi
+	[ -f "$w/x4.rc" ] && break
+	sleep 0.01
+done
+wait "$bgp"
+t1=$(date +%s.%N)
+dt=$(elapsed "$t0" "$t1")
+echo "# registry killed with ${caught:-?} bytes of a layer downloaded; build took ${dt}s"
+check "interrupted pull: the registry was killed mid-download" [ -n "$caught" ]
+[ "$(cat "$w/x4.rc")" = 0 ] && grep -q '^\[big\] built' "$w/x4.out"
+checked "interrupted pull: the image is built locally instead (exit 0)" || sed 's/^/#   /' "$w/x4.out"
+grep -q "pull .*$kbig.*went away mid-transfer" "$w/x4.out"; checked "interrupted pull: a warning says why" || sed 's/^/#   /' "$w/x4.out"
+lt "$dt" 20; checked "interrupted pull: no wait for the engine's retries (${dt}s)"
+[ "$(label_b "graphbuild-cache:$kbig")" = "$kbig" ]; checked "interrupted pull: B's image is labelled with its key"
+registry_start || fail "registry restarts"
+
 done_tests

@@ -16,7 +16,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-
 P=gbup$$
 s=$w/s1
 mkdir -p "$s/app" "$s/out"
