@@ -259,24 +259,33 @@ EOF
 (cd "$x" && DOCKER_HOST=$HA "$GB" build --progress quiet >/dev/null 2>&1)
 (cd "$x" && DOCKER_HOST=$HA "$GB" plan --json >"$w/planX.json" 2>/dev/null)
 kbig=$(keyof "$w/planX.json" big)
-t0=$(date +%s.%N)
-(cd "$x" && DOCKER_HOST=$HA "$GB" build --cache "$CACHE" --push --progress plain >"$w/x1.out" 2>&1; echo $? >"$w/x1.rc") &
-bgp=$!
-caught=
-for _ in $(seq 3000); do
-	f=$(find "$w/registry" -path '*_uploads*' -name data -size +1M 2>/dev/null | head -n1)
-	if [ -n "$f" ]; then
-		caught=$(stat -c %s "$f" 2>/dev/null)
-		kill -9 "$regpid"; wait "$regpid" 2>/dev/null; regpid=
-		break
-	fi
-	[ -f "$w/x1.rc" ] && break
-	sleep 0.01
-done
-wait "$bgp"
-t1=$(date +%s.%N)
-dt=$(elapsed "$t0" "$t1")
-rc=$(cat "$w/x1.rc")
+# kill_mid_transfer DIR GLOB SIZE OUT -- CMD...: runs CMD (output to OUT,
+# exit code to OUT.rc) and kills the registry (-9) once a file under DIR
+# matching GLOB (find -path) exceeds SIZE. Sets caught (that file's size, or
+# empty when CMD ended first), dt (CMD's seconds) and rc.
+kill_mid_transfer() {
+	local dir=$1 glob=$2 size=$3 out=$4 t0 bgp f
+	shift 5
+	t0=$(date +%s.%N)
+	("$@" >"$out" 2>&1; echo $? >"$out.rc") &
+	bgp=$!
+	caught=
+	for _ in $(seq 3000); do
+		f=$(find "$dir" -path "$glob" -size "+$size" 2>/dev/null | head -n1)
+		if [ -n "$f" ]; then
+			caught=$(stat -c %s "$f" 2>/dev/null)
+			kill -9 "$regpid"; wait "$regpid" 2>/dev/null; regpid=
+			break
+		fi
+		[ -f "$out.rc" ] && break
+		sleep 0.01
+	done
+	wait "$bgp"
+	dt=$(elapsed "$t0" "$(date +%s.%N)")
+	rc=$(cat "$out.rc")
+}
+kill_mid_transfer "$w/registry" '*_uploads*/data' 1M "$w/x1.out" -- \
+	env DOCKER_HOST=$HA "$GB" -C "$x" build --cache "$CACHE" --push --progress plain
 echo "# registry killed with ${caught:-?} bytes of a layer uploaded; build --push took ${dt}s"
 check "interrupted push: the registry was killed mid-upload" [ -n "$caught" ]
 [ "$rc" = 0 ]; checked "interrupted push: the build still succeeds (exit 0)" || sed 's/^/#   /' "$w/x1.out"
@@ -302,26 +311,11 @@ checked "interrupted push: B then pulls the whole image" || sed 's/^/#   /' "$w/
 #    download file of big's 48 MB layer over 8 MB; the busybox layer is 2 MB):
 #    the engine would retry; graphbuild gives up at once and builds locally.
 wipe_b
-t0=$(date +%s.%N)
-(cd "$x" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain >"$w/x4.out" 2>&1; echo $? >"$w/x4.rc") &
-bgp=$!
-caught=
-for _ in $(seq 3000); do
-	f=$(find "$EB/data/tmp" -name 'GetImageBlob*' -size +8M 2>/dev/null | head -n1)
-	if [ -n "$f" ]; then
-		caught=$(stat -c %s "$f" 2>/dev/null)
-		kill -9 "$regpid"; wait "$regpid" 2>/dev/null; regpid=
-		break
-	fi
-	[ -f "$w/x4.rc" ] && break
-	sleep 0.01
-done
-wait "$bgp"
-t1=$(date +%s.%N)
-dt=$(elapsed "$t0" "$t1")
+kill_mid_transfer "$EB/data/tmp" '*GetImageBlob*' 8M "$w/x4.out" -- \
+	env DOCKER_HOST=$HB "$GB" -C "$x" build --cache "$CACHE" --progress plain
 echo "# registry killed with ${caught:-?} bytes of a layer downloaded; build took ${dt}s"
 check "interrupted pull: the registry was killed mid-download" [ -n "$caught" ]
-[ "$(cat "$w/x4.rc")" = 0 ] && grep -q '^\[big\] built' "$w/x4.out"
+[ "$rc" = 0 ] && grep -q '^\[big\] built' "$w/x4.out"
 checked "interrupted pull: the image is built locally instead (exit 0)" || sed 's/^/#   /' "$w/x4.out"
 grep -q "pull .*$kbig.*went away mid-transfer" "$w/x4.out"; checked "interrupted pull: a warning says why" || sed 's/^/#   /' "$w/x4.out"
 lt "$dt" 20; checked "interrupted pull: no wait for the engine's retries (${dt}s)"
