@@ -2,7 +2,7 @@
 -- and with premake5 (premake5 gmake2). Uses only the subset both accept.
 -- Configurations: release (-O2) and asan (ASan+UBSan, -O1 -g).
 
-local pkgs = "lua5.4 libcurl libcjson libxxhash libuv libcrypto"
+local pkgs = "lua5.4 libcurl libcjson libxxhash libuv libcrypto yaml-0.1"
 local function pkg(flag)
   local p = io.popen("pkg-config " .. flag .. " " .. pkgs)
   local out = p:read("*a") or ""

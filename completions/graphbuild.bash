@@ -14,8 +14,8 @@
 # trimmed to the part bash replaces.
 
 _graphbuild() {
-	local commands="plan build up down ps logs graph gc"
-	local common="-f --file -C --set --secret --json --progress -j --jobs --fail-fast --rebuild --rebuild= --print-path --version --help"
+	local commands="plan build up down ps logs import graph gc"
+	local common="-f --file -C --set --secret --json --progress --request-timeout -j --jobs --fail-fast --rebuild --rebuild= --profile --print-path --version --help"
 	local line words=() cur prev cmd= cmdi=0 i w opts
 	COMPREPLY=()
 
@@ -34,7 +34,7 @@ _graphbuild() {
 	for ((i = 1; i < n; i++)); do
 		w=${words[i]}
 		case $w in
-		-C | --file | --set | --secret | -j | --jobs | --progress | --format | --keep | -t | --timeout | --since)
+		-C | --file | --set | --secret | -j | --jobs | --progress | --request-timeout | --format | --keep | -t | --timeout | --since | --profile | -o)
 			((i++)) ;;
 		-f)
 			[[ $cmd == logs ]] || ((i++)) ;;
@@ -48,7 +48,7 @@ _graphbuild() {
 		local gb=${words[0]} j k kind name a=()
 		for ((j = 1; j < n; j++)); do
 			case ${words[j]} in
-			-C | --file | --set | --secret)
+			-C | --file | --set | --secret | --profile)
 				a+=("${words[j]}" "${words[j + 1]}"); ((j++)) ;;
 			-f)
 				[[ $cmd == logs && $j -gt $cmdi ]] || { a+=(-f "${words[j + 1]}"); ((j++)); } ;;
@@ -73,7 +73,9 @@ _graphbuild() {
 		COMPREPLY=($(compgen -f -- "$cur")) ;;
 	-f)
 		[[ $cmd == logs ]] || COMPREPLY=($(compgen -f -- "$cur")) ;;
-	-j | --jobs | --keep | -t | --timeout | --since | --set | --secret)
+	-o)
+		COMPREPLY=($(compgen -f -- "$cur")) ;;
+	-j | --jobs | --keep | -t | --timeout | --since | --set | --secret | --profile)
 		return 0 ;;
 	esac
 
@@ -98,9 +100,10 @@ _graphbuild() {
 			ps) opts="--json" ;;
 			logs) opts="-f --follow --since" ;;
 			graph) opts="--format --format=" ;;
+			import) opts="-o --force" ;;
 			gc) opts="--keep" ;;
 			esac
-			[[ -n $cmd ]] && opts="$opts --file -C --set --secret --help"
+			[[ -n $cmd ]] && opts="$opts --file -C --set --secret --profile --help"
 			[[ -n $cmd && $cmd != logs ]] && opts="$opts -f"
 			COMPREPLY=($(compgen -W "$opts" -- "$cur")) ;;
 		*)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 
 #include <cjson/cJSON.h>
 #include <uv.h>
@@ -17,59 +18,10 @@
 #include "graphbuild/docker.h"
 #include "graphbuild/http.h"
 #include "graphbuild/util.h"
+#include "docker_int.h"
 
 #define OUR_API "1.41"
 #define ERRBODY_MAX 65536
-/* base64 of "{}": the engine needs X-Registry-Auth even without auth. */
-#define NO_AUTH "e30="
-
-struct docker {
-	struct http *h;
-	struct uv_loop_s *loop;
-	char *host;
-	char ver[16];            /* negotiated API version, "1.41" */
-};
-
-enum mode { M_BUF, M_JSON, M_MUX, M_RAW };
-enum kind {
-	K_PLAIN, K_CONNECT, K_IMAGE, K_IMAGES, K_CONTAINER, K_CONTAINERS, K_ID,
-	K_WAIT, K_COMMIT, K_EXEC, K_VOLUMES, K_LOGS
-};
-
-struct call {
-	struct docker *d;
-	struct http_req *req;
-	docker_cb cb;
-	void *arg;
-	enum mode mode;
-	enum kind kind;
-	int step;
-	long ok_extra;             /* a status that also counts as success */
-	int exists_ok;             /* "already exists" counts as success */
-	/* streams */
-	struct buf line;           /* JSON stream: the partial line */
-	struct buf errbody;        /* a non-2xx body while streaming */
-	unsigned char hdr[8];      /* mux: header reassembly */
-	int hdr_have, frame_stream, raw;
-	uint32_t frame_left;
-	char *stream_err, *stream_id;
-	docker_output_fn out;
-	void *outarg;
-	docker_data_fn data;
-	void *dataarg;
-	docker_read_fn rd;
-	void *rdarg;
-	docker_status_fn status;   /* pull/push progress watcher */
-	void *statusarg;
-	int abort;                 /* the watcher asked to stop */
-	/* chained calls */
-	char *id, *network, *query;
-	cJSON *config;             /* commit: the config being completed */
-	int need_cmd, need_entrypoint;
-	int tries;
-	size_t seen[3];            /* logs: bytes delivered per stream */
-	int catchup;               /* logs: re-reading; skip seen[] */
-};
 
 /* ---- small helpers ---- */
 
@@ -129,28 +81,10 @@ static void add_label_filter(struct buf *b, const char *label, char sep)
 	cJSON_Delete(f);
 }
 
-static const char *jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static char *jdup(const cJSON *o, const char *k)
 {
 	const char *s = jstr(o, k);
 	return s ? xstrdup(s) : NULL;
-}
-
-static long long jnum(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
-}
-
-static const cJSON *jobj(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsObject(v) ? v : NULL;
 }
 
 static cJSON *str_array(char **v, size_t n)
@@ -176,6 +110,11 @@ static long long parse_time_ns(const char *s)
 	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
 	                 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
 		return 0;
+	/* fields in range, years that nanoseconds since 1970 can hold */
+	if (tm.tm_year < 1970 || tm.tm_year > 2261 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 ||
+	    tm.tm_sec < 0 || tm.tm_sec > 60)
+		return 0;
 	if (s[n] == '.')
 		for (s += n + 1; *s >= '0' && *s <= '9'; s++)
 			if (digits++ < 9)
@@ -196,11 +135,33 @@ static struct call *call_new(struct docker *d, enum kind k, docker_cb cb, void *
 	c->kind = k;
 	c->cb = cb;
 	c->arg = arg;
+	c->next = d->calls;
+	if (d->calls)
+		d->calls->prev = c;
+	d->calls = c;
 	return c;
+}
+
+/* Takes a followed log stream off d->follows (no-op if it is not on it). */
+static void follow_unlink(struct call *c)
+{
+	for (struct call **p = &c->d->follows; *p; p = &(*p)->fnext)
+		if (*p == c) {
+			*p = c->fnext;
+			c->fnext = NULL;
+			return;
+		}
 }
 
 static void call_free(struct call *c)
 {
+	follow_unlink(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->d->calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	buf_free(&c->line);
 	buf_free(&c->errbody);
 	free(c->stream_err);
@@ -208,6 +169,7 @@ static void call_free(struct call *c)
 	free(c->id);
 	free(c->network);
 	free(c->query);
+	free(c->what);
 	cJSON_Delete(c->config);
 	free(c);
 }
@@ -218,6 +180,8 @@ static void free_images(struct docker_image *im, size_t n)
 		free(im[i].id);
 		free(im[i].key);
 		free(im[i].node);
+		free(im[i].workdir);
+		free(im[i].user);
 		free(im[i].parent);
 		for (size_t j = 0; j < im[i].ntags; j++)
 			free(im[i].tags[j]);
@@ -274,115 +238,7 @@ static void fail(struct call *c, long status, const char *fmt, ...)
 	free(msg);
 }
 
-/* ---- streams (inside curl's write callback: no completion here) ---- */
-
-static void json_object(struct call *c, const char *s, size_t n)
-{
-	cJSON *j = cJSON_ParseWithLength(s, n);
-	const cJSON *aux, *det;
-	const char *v;
-
-	if (!j)
-		return;
-	if (!c->stream_err) {
-		if ((v = jstr(j, "error")))
-			c->stream_err = xstrdup(v);
-		else if ((det = jobj(j, "errorDetail")) && (v = jstr(det, "message")))
-			c->stream_err = xstrdup(v);
-	}
-	if ((v = jstr(j, "status"))) {
-		if (c->status && !c->abort && c->status(c->statusarg, v) < 0)
-			c->abort = 1;
-		if (strncmp(v, "sha256:", 7) == 0) { /* import: the new image */
-			free(c->stream_id);
-			c->stream_id = xstrdup(v);
-		} else if (strncmp(v, "Digest: ", 8) == 0) { /* pull */
-			free(c->stream_id);
-			c->stream_id = xstrdup(v + 8);
-		}
-	}
-	if ((aux = jobj(j, "aux"))) {
-		if ((v = jstr(aux, "ID")) || (v = jstr(aux, "Digest"))) { /* build, push */
-			free(c->stream_id);
-			c->stream_id = xstrdup(v);
-		}
-	}
-	if ((v = jstr(j, "stream")) && c->out)
-		c->out(c->outarg, 1, v, strlen(v));
-	cJSON_Delete(j);
-}
-
-static void json_feed(struct call *c, const char *p, size_t n, int flush)
-{
-	size_t start = 0, i;
-	buf_add(&c->line, p, n);
-	for (i = 0; i < c->line.len; i++)
-		if (c->line.data[i] == '\n') {
-			if (i > start)
-				json_object(c, c->line.data + start, i - start);
-			start = i + 1;
-		}
-	if (flush && start < c->line.len) {
-		json_object(c, c->line.data + start, c->line.len - start);
-		start = c->line.len;
-	}
-	memmove(c->line.data, c->line.data + start, c->line.len - start);
-	c->line.len -= start;
-}
-
-/* Multiplexed stdout/stderr: 8-byte headers [stream,0,0,0,size BE32] then
- * the payload. Payload bytes are passed on as they arrive (no copy); only a
- * header split across reads is reassembled. A stream that does not start
- * with a valid header (a TTY container) is passed through as stdout. */
-/* Passes demuxed bytes on; a logs catch-up skips what was delivered. */
-static void emit(struct call *c, int stream, const char *p, size_t n)
-{
-	if (c->catchup) {
-		size_t k = c->seen[stream] < n ? c->seen[stream] : n;
-		c->seen[stream] -= k;
-		p += k;
-		n -= k;
-	} else
-		c->seen[stream] += n;
-	if (n && c->out)
-		c->out(c->outarg, stream, p, n);
-}
-
-static void mux_feed(struct call *c, const char *p, size_t n)
-{
-	while (n > 0) {
-		if (c->raw) {
-			emit(c, 1, p, n);
-			return;
-		}
-		if (c->frame_left == 0) {
-			size_t k = 8 - (size_t)c->hdr_have;
-			if (k > n)
-				k = n;
-			memcpy(c->hdr + c->hdr_have, p, k);
-			c->hdr_have += (int)k;
-			p += k;
-			n -= k;
-			if (c->hdr_have < 8)
-				return;
-			c->hdr_have = 0;
-			if (c->hdr[0] > 2 || c->hdr[1] || c->hdr[2] || c->hdr[3]) {
-				c->raw = 1;
-				emit(c, 1, (const char *)c->hdr, 8);
-				continue;
-			}
-			c->frame_stream = c->hdr[0] == 2 ? 2 : 1;
-			c->frame_left = (uint32_t)c->hdr[4] << 24 | (uint32_t)c->hdr[5] << 16 |
-			                (uint32_t)c->hdr[6] << 8 | (uint32_t)c->hdr[7];
-			continue;
-		}
-		size_t k = c->frame_left < n ? c->frame_left : n;
-		emit(c, c->frame_stream, p, k);
-		c->frame_left -= (uint32_t)k;
-		p += k;
-		n -= k;
-	}
-}
+/* ---- streams: docker_stream.c ---- */
 
 static int on_data(void *arg, const char *p, size_t n)
 {
@@ -449,6 +305,16 @@ static int call_send(struct call *c, const char *method, const char *path,
 		o.data = on_data;
 		o.data_arg = c;
 	}
+	free(c->what);
+	c->what = xasprintf("%s %.*s", method, (int)strcspn(path, "?"), path);
+	/* Streams that idle by nature have no inactivity limit (they stay
+	 * cancellable): wait, logs -f, exec (attached), POST /build (a RUN
+	 * step's output), commit (the engine writes the layer, then answers). The probe gets a short whole-request limit, so a
+	 * silent engine is known within seconds. */
+	o.idle_exempt = c->kind == K_WAIT || c->kind == K_LOGS || c->kind == K_EXEC || c->kind == K_COMMIT ||
+	                strncmp(path, "/build", 6) == 0 || strstr(path, "follow=1");
+	if (c->kind == K_CONNECT && http_idle_limit() > 0)
+		o.timeout_ms = (http_idle_limit() < 10 ? http_idle_limit() : 10) * 1000;
 	c->req = http_request(c->d->h, &o, on_done, c);
 	free(url);
 	free(h1);
@@ -478,23 +344,72 @@ static void call_next(struct call *c, const char *method, const char *path,
 		fail(c, 0, "engine: cannot start a request to %s", c->d->host);
 }
 
+/* What to do about an engine message whose cause is known but not said:
+ * Podman's differences from Docker (docs/remote.md, "Podman"). "" if none. */
+static const char *engine_hint(const char *m)
+{
+	if (strstr(m, "error setting rlimit"))
+		return " [the engine's default ulimits exceed what its runtime may set here"
+		       " (no CAP_SYS_RESOURCE): lower default_ulimits in containers.conf"
+		       " (Podman) or the engine's own limits]";
+	if (strstr(m, "catatonit") || strstr(m, "container-init binary not found"))
+		return " [init = true on Podman needs catatonit: install the Debian package"
+		       " catatonit (Podman 4.3 ignores init_path over the Docker API)]";
+	if (strstr(m, "server gave HTTP response to HTTPS client"))
+		return " [a plain-HTTP registry: Podman, unlike Docker, does not treat loopback"
+		       " registries as insecure; add it to registries.conf with insecure = true]";
+	return "";
+}
+
+/* What an engine wrote, for a terminal: control characters (ANSI escapes,
+ * newlines) as '?'; longer than ENGINE_MSG_MAX bytes, its first
+ * ENGINE_MSG_HEAD and last ENGINE_MSG_MAX - ENGINE_MSG_HEAD bytes around an
+ * ellipsis (the cause is often last: "...: address already in use", which
+ * svc_gone looks for). */
+enum { ENGINE_MSG_MAX = 300, ENGINE_MSG_HEAD = 200 };
+static void engine_text_add(struct buf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		buf_addc(b, ch < 0x20 || ch == 0x7f ? '?' : s[i]);
+	}
+}
+
+static char *engine_text(const char *s, size_t n)
+{
+	struct buf b = {0};
+
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n <= ENGINE_MSG_MAX)
+		engine_text_add(&b, s, n);
+	else {
+		size_t h = ENGINE_MSG_HEAD, t = n - (ENGINE_MSG_MAX - ENGINE_MSG_HEAD);
+		while (h > 0 && ((unsigned char)s[h] & 0xc0) == 0x80) /* no half character */
+			h--;
+		while (t < n && ((unsigned char)s[t] & 0xc0) == 0x80)
+			t++;
+		engine_text_add(&b, s, h);
+		buf_adds(&b, "\xe2\x80\xa6"); /* U+2026 */
+		engine_text_add(&b, s + t, n - t);
+	}
+	buf_adds(&b, "");
+	return buf_take(&b);
+}
+
 /* "engine: <message> (<status>)" from an error body. */
 static char *engine_error(long status, const char *body, size_t len)
 {
 	cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
 	const char *m = j ? jstr(j, "message") : NULL;
-	char *s;
+	char *s, *t = NULL;
 	if (m)
-		s = xasprintf("engine: %s (%ld)", m, status);
-	else if (body && len) {
-		size_t n = len;
-		while (n > 0 && isspace((unsigned char)body[n - 1]))
-			n--;
-		if (n > 300)
-			n = 300;
-		s = xasprintf("engine: %.*s (%ld)", (int)n, body, status);
-	} else
+		s = xasprintf("engine: %s (%ld)%s", t = engine_text(m, strlen(m)), status, engine_hint(m));
+	else if (body && len)
+		s = xasprintf("engine: %s (%ld)", t = engine_text(body, len), status);
+	else
 		s = xasprintf("engine: HTTP status %ld", status);
+	free(t);
 	cJSON_Delete(j);
 	return s;
 }
@@ -532,6 +447,20 @@ static void labels_sorted(const cJSON *labels, char ***kp, char ***vp, size_t *n
 	*np = n;
 }
 
+/* A reference as Docker shows it: Podman names every image by its full
+ * reference ("docker.io/library/graphbuild-cache:KEY", "docker.io/user/x"),
+ * Docker shortens both. The one place replies' references are normalised,
+ * so every consumer can match "graphbuild-cache:". Returns a new string. */
+static char *ref_normalise(const char *r)
+{
+	static const char lib[] = "docker.io/library/", hub[] = "docker.io/";
+	if (!strncmp(r, lib, sizeof lib - 1) && r[sizeof lib - 1])
+		return xstrdup(r + sizeof lib - 1);
+	if (!strncmp(r, hub, sizeof hub - 1) && r[sizeof hub - 1])
+		return xstrdup(r + sizeof hub - 1);
+	return xstrdup(r);
+}
+
 static void parse_image(const cJSON *j, struct docker_image *im, int inspect)
 {
 	const cJSON *cfg = inspect ? jobj(j, "Config") : j;
@@ -541,6 +470,10 @@ static void parse_image(const cJSON *j, struct docker_image *im, int inspect)
 	im->id = jdup(j, "Id");
 	im->key = labels ? jdup(labels, "graphbuild.key") : NULL;
 	im->node = labels ? jdup(labels, "graphbuild.node") : NULL;
+	if (inspect && cfg) {
+		im->workdir = jdup(cfg, "WorkingDir");
+		im->user = jdup(cfg, "User");
+	}
 	im->parent = jdup(j, inspect ? "Parent" : "ParentId");
 	if (im->parent && !*im->parent) {
 		free(im->parent);
@@ -548,13 +481,15 @@ static void parse_image(const cJSON *j, struct docker_image *im, int inspect)
 	}
 	im->tags = xcalloc((size_t)cJSON_GetArraySize(tags) + 1, sizeof *im->tags);
 	cJSON_ArrayForEach(t, tags) if (cJSON_IsString(t) && strcmp(t->valuestring, "<none>:<none>"))
-		im->tags[im->ntags++] = xstrdup(t->valuestring);
+		im->tags[im->ntags++] = ref_normalise(t->valuestring);
 	if (inspect) {
 		im->created_ns = parse_time_ns(jstr(j, "Created"));
 		im->created = im->created_ns / 1000000000LL;
 	} else {
 		im->created = jnum(j, "Created");
-		im->created_ns = im->created * 1000000000LL;
+		/* beyond year 2262 nanoseconds overflow: no usable time */
+		im->created_ns =
+			im->created > 0 && im->created < INT64_MAX / 1000000000LL ? im->created * 1000000000LL : 0;
 	}
 	im->size = jnum(j, "Size");
 }
@@ -572,8 +507,9 @@ static char *ports_inspect(const cJSON *ports)
 		cJSON_ArrayForEach(bind, p)
 		{
 			const char *ip = jstr(bind, "HostIp"), *hp = jstr(bind, "HostPort");
-			buf_printf(&b, "%s%s:%s->%s", b.len ? ", " : "", ip && *ip ? ip : "0.0.0.0",
-			           hp ? hp : "", p->string);
+			int v6 = ip && strchr(ip, ':'); /* "[::1]:9000", as the docker CLI writes it */
+			buf_printf(&b, "%s%s%s%s:%s->%s", b.len ? ", " : "", v6 ? "[" : "", ip && *ip ? ip : "0.0.0.0",
+			           v6 ? "]" : "", hp ? hp : "", p->string);
 		}
 	}
 	buf_adds(&b, "");
@@ -590,7 +526,9 @@ static char *ports_list(const cJSON *ports)
 		long long priv = jnum(p, "PrivatePort"), pub = jnum(p, "PublicPort");
 		if (b.len)
 			buf_adds(&b, ", ");
-		if (pub)
+		if (pub && ip && strchr(ip, ':'))
+			buf_printf(&b, "[%s]:%lld->", ip, pub);
+		else if (pub)
 			buf_printf(&b, "%s:%lld->", ip && *ip ? ip : "0.0.0.0", pub);
 		buf_printf(&b, "%lld/%s", priv, type ? type : "tcp");
 	}
@@ -665,6 +603,76 @@ static void finish_connect(struct call *c, cJSON *j, struct docker_result *res);
 static void finish_commit(struct call *c, cJSON *j, struct docker_result *res);
 static void finish_exec(struct call *c, cJSON *j, struct docker_result *res);
 
+/* The end of a followed log stream (or of its grace): read the log again
+ * without follow, skipping what was sent. */
+static void logs_catchup(struct call *c)
+{
+	follow_unlink(c);
+	c->catchup = 1;
+	c->ok_extra = 404; /* removed meanwhile: what we sent stands */
+	c->hdr_have = 0;
+	c->frame_left = 0;
+	c->raw = 0;
+	if (call_send(c, "GET", c->query, NULL, NULL, NULL) < 0)
+		fail(c, 0, "engine: cannot start a request to %s", c->d->host);
+}
+
+/* Objects with a string Id: what inspect, list and create answers hold. */
+static int has_id(const cJSON *j)
+{
+	return cJSON_IsObject(j) && jstr(j, "Id") != NULL;
+}
+
+/* Why a 2xx reply is not the shape its call reads (static text), or NULL.
+ * A garbled engine must not pass for an empty one: an empty listing would
+ * make ps, down, gc and up act on nothing, successfully. */
+static const char *reply_malformed(const struct call *c, const cJSON *j)
+{
+	const cJSON *it;
+
+	switch (c->kind) {
+	case K_CONNECT:
+		if (c->step == 1 && !cJSON_IsObject(j))
+			return "expected a JSON object";
+		break;
+	case K_ID:
+		if (!has_id(j))
+			return "expected a JSON object with an \"Id\" string";
+		break;
+	case K_WAIT:
+		if (!cJSON_IsObject(j) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "StatusCode")))
+			return "expected a JSON object with a \"StatusCode\" number";
+		break;
+	case K_IMAGE:
+	case K_CONTAINER:
+		if (!has_id(j))
+			return "expected a JSON object with an \"Id\" string";
+		break;
+	case K_IMAGES:
+	case K_CONTAINERS:
+		if (!cJSON_IsArray(j))
+			return "expected a JSON array";
+		cJSON_ArrayForEach(it, j) if (!has_id(it)) return "expected objects with an \"Id\" string";
+		if (c->kind == K_CONTAINERS)
+			cJSON_ArrayForEach(it, j)
+			{
+				const cJSON *names = cJSON_GetObjectItemCaseSensitive(it, "Names");
+				if (!cJSON_IsArray(names) || !cJSON_IsString(cJSON_GetArrayItem(names, 0)))
+					return "expected containers with a \"Names\" list";
+			}
+		break;
+	case K_VOLUMES: {
+		const cJSON *v = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "Volumes") : NULL;
+		if (!cJSON_IsObject(j) || (v && !cJSON_IsArray(v) && !cJSON_IsNull(v)))
+			return "expected a JSON object with a \"Volumes\" list";
+		break;
+	}
+	default:
+		break;
+	}
+	return NULL;
+}
+
 static void on_done(void *arg, const struct http_response *r)
 {
 	struct call *c = arg;
@@ -681,8 +689,22 @@ static void on_done(void *arg, const struct http_response *r)
 		body = c->errbody.data;
 		len = c->errbody.len;
 	}
-	if (r->error && strcmp(r->error, "cancelled") == 0) {
+	if (r->fail == HTTP_FAIL_CANCELLED) {
+		if (c->settled && c->kind == K_LOGS && !c->catchup) {
+			logs_catchup(c); /* the grace ended the follow, not a cancel */
+			return;
+		}
 		fail(c, 0, "cancelled");
+		return;
+	}
+	if (r->fail == HTTP_FAIL_CLOSED) {
+		/* curl says "transfer closed with outstanding read data
+		 * remaining": say what happened instead */
+		fail(c, r->status, "the Docker engine at %s went away (the connection closed mid-request)", c->d->host);
+		return;
+	}
+	if (r->fail == HTTP_FAIL_TIMEOUT) {
+		fail(c, r->status, "the Docker engine at %s: %s", c->d->host, r->error);
 		return;
 	}
 	if (r->error && r->status == 0) {
@@ -713,7 +735,9 @@ static void on_done(void *arg, const struct http_response *r)
 	if (c->mode == M_JSON) {
 		json_feed(c, "", 0, 1);
 		if (c->stream_err) {
-			fail(c, r->status, "engine: %s", c->stream_err);
+			char *t = engine_text(c->stream_err, strlen(c->stream_err));
+			fail(c, r->status, "engine: %s%s", t, engine_hint(c->stream_err));
+			free(t);
 			return;
 		}
 		res.id = c->stream_id;
@@ -723,6 +747,12 @@ static void on_done(void *arg, const struct http_response *r)
 		res.len = r->len;
 		if (r->len && (c->kind != K_PLAIN || c->step))
 			j = cJSON_ParseWithLength(r->body, r->len);
+		const char *bad = reply_malformed(c, j);
+		if (bad) {
+			fail(c, r->status, "engine: malformed reply to %s: %s", c->what, bad);
+			cJSON_Delete(j);
+			return;
+		}
 	}
 	res.ok = 1;
 
@@ -747,13 +777,7 @@ static void on_done(void *arg, const struct http_response *r)
 		 * streams cut short, also with curl). Once it ends, the log is
 		 * closed: read it again without follow, skipping what was sent. */
 		if (!c->catchup) {
-			c->catchup = 1;
-			c->ok_extra = 404; /* removed meanwhile: what we sent stands */
-			c->hdr_have = 0;
-			c->frame_left = 0;
-			c->raw = 0;
-			if (call_send(c, "GET", c->query, NULL, NULL, NULL) < 0)
-				fail(c, 0, "engine: cannot start a request to %s", c->d->host);
+			logs_catchup(c);
 			return;
 		}
 		break;
@@ -765,8 +789,10 @@ static void on_done(void *arg, const struct http_response *r)
 		const cJSON *e = j ? jobj(j, "Error") : NULL;
 		res.exit_code = j ? (long)jnum(j, "StatusCode") : -1;
 		if (e && jstr(e, "Message") && *jstr(e, "Message")) {
+			char *t = engine_text(jstr(e, "Message"), strlen(jstr(e, "Message")));
 			res.ok = 0;
-			res.error = msg = xasprintf("engine: %s", jstr(e, "Message"));
+			res.error = msg = xasprintf("engine: %s", t);
+			free(t);
 		}
 		break;
 	}
@@ -871,15 +897,36 @@ const char *docker_host(const struct docker *d)
 	return d->host;
 }
 
+int docker_is_podman(const struct docker *d)
+{
+	return d->podman;
+}
+
 void docker_cancel_all(struct docker *d)
 {
 	http_cancel_all(d->h);
+}
+
+static void on_settle_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+void docker_cancel_for(struct docker *d, const void *arg)
+{
+	struct call *c;
+
+	for (c = d->calls; c; c = c->next)
+		if (c->arg == arg && c->req && !c->keep)
+			http_cancel(c->req);
 }
 
 void docker_free(struct docker *d)
 {
 	if (!d)
 		return;
+	if (d->settle)
+		uv_close((uv_handle_t *)d->settle, on_settle_closed);
 	http_free(d->h);
 	free(d->host);
 	free(d);
@@ -911,6 +958,16 @@ static void finish_connect(struct call *c, cJSON *j, struct docker_result *res)
 		return;
 	}
 	v = j ? jstr(j, "ApiVersion") : NULL;
+	{
+		const cJSON *comp, *it;
+		comp = j ? cJSON_GetObjectItemCaseSensitive(j, "Components") : NULL;
+		cJSON_ArrayForEach(it, comp)
+		{
+			const char *nm = jstr(it, "Name");
+			if (nm && strstr(nm, "Podman"))
+				c->d->podman = 1;
+		}
+	}
 	if (!v) {
 		fail(c, res->status, "engine: /version has no ApiVersion");
 		return;
@@ -1042,10 +1099,102 @@ int docker_image_push(struct docker *d, const char *repo, const char *tag, const
 	return registry_stream(d, &b, auth_b64, status, statusarg, cb, arg);
 }
 
+/* Podman 4.3's import ignores `tag` and names the image REPO:latest: the
+ * import is followed by a tag of its ID as REPO:TAG and an untag (never a
+ * removal) of REPO:latest from that ID. The caller sees one import. */
+struct import_fix {
+	struct docker *d;
+	char *repo, *tag, *id;
+	docker_cb cb;
+	void *arg;
+};
+
+static void import_fix_done(struct import_fix *f, const struct docker_result *r)
+{
+	struct docker_result res = {0};
+	if (!r) {
+		res.ok = 1;
+		res.id = f->id;
+		res.exit_code = -1;
+		r = &res;
+	}
+	f->cb(f->arg, r);
+	free(f->repo);
+	free(f->tag);
+	free(f->id);
+	free(f);
+}
+
+static void on_import_untagged(void *arg, const struct docker_result *r)
+{
+	(void)r; /* a REPO:latest left behind is only clutter */
+	import_fix_done(arg, NULL);
+}
+
+static void on_import_tagged(void *arg, const struct docker_result *r)
+{
+	struct import_fix *f = arg;
+	struct buf b = {0};
+	if (!r->ok)
+		return import_fix_done(f, r);
+	buf_adds(&b, "/libpod/images/");
+	pesc(&b, f->id);
+	buf_adds(&b, "/untag?repo=");
+	{
+		/* the libpod API takes the full name the compat import gave */
+		const char *sl = strchr(f->repo, '/');
+		char *full;
+		if (!sl)
+			full = xasprintf("docker.io/library/%s", f->repo);
+		else if (!memchr(f->repo, '.', (size_t)(sl - f->repo)) &&
+		         !memchr(f->repo, ':', (size_t)(sl - f->repo)) && strncmp(f->repo, "localhost/", 10))
+			full = xasprintf("docker.io/%s", f->repo);
+		else
+			full = xstrdup(f->repo);
+		qesc(&b, full);
+		free(full);
+	}
+	buf_adds(&b, "&tag=latest");
+	if (simple(f->d, K_PLAIN, "POST", &b, NULL, NULL, on_import_untagged, f) < 0)
+		import_fix_done(f, NULL);
+}
+
+static void on_import_podman(void *arg, const struct docker_result *r)
+{
+	struct import_fix *f = arg;
+	if (!r->ok || !r->id)
+		return import_fix_done(f, r);
+	f->id = xstrdup(r->id);
+	if (docker_image_tag(f->d, f->id, f->repo, f->tag, on_import_tagged, f) < 0) {
+		struct docker_result res = {.error = "engine: cannot start a request", .exit_code = -1};
+		import_fix_done(f, &res);
+	}
+}
+
 int docker_image_import(struct docker *d, const char *repo, const char *tag, docker_read_fn rd,
                         void *rdarg, docker_cb cb, void *arg)
 {
 	struct buf b = {0};
+	if (d->podman && repo && tag && strcmp(tag, "latest")) {
+		struct import_fix *f = xcalloc(1, sizeof *f);
+		int rc;
+		f->d = d;
+		f->repo = xstrdup(repo);
+		f->tag = xstrdup(tag);
+		f->cb = cb;
+		f->arg = arg;
+		buf_adds(&b, "/images/create?fromSrc=-&repo=");
+		qesc(&b, repo);
+		buf_adds(&b, "&tag=");
+		qesc(&b, tag);
+		rc = json_stream(d, &b, "application/x-tar", rd, rdarg, NULL, NULL, NULL, on_import_podman, f);
+		if (rc < 0) {
+			free(f->repo);
+			free(f->tag);
+			free(f);
+		}
+		return rc;
+	}
 	buf_adds(&b, "/images/create?fromSrc=-");
 	if (repo) {
 		buf_adds(&b, "&repo=");
@@ -1110,6 +1259,36 @@ static void add_config(cJSON *o, const struct docker_spec *s, int commit)
 		add_labels(o, s->label_k, s->label_v, s->nlabels);
 }
 
+/* HostConfig.Ulimits for nofile and nproc at our own hard limits, capped at
+ * what Podman 4.3 keeps for itself (it lowers its own nproc to 32768, and its
+ * runtime inherits that). Rootful Podman writes 1048576 for both into every
+ * spec; where the runtime lacks CAP_SYS_RESOURCE (a container, a CI sandbox)
+ * it may not raise a limit above its own hard one and every start fails
+ * "error setting rlimit". Docker's containers inherit dockerd's limits, which
+ * sit at or above these on a normal host. nproc does not bind root. */
+static void add_ulimits(cJSON *hc)
+{
+	static const struct { int res; const char *name; rlim_t cap; } lim[] = {
+		{RLIMIT_NOFILE, "nofile", 1048576},
+		{RLIMIT_NPROC, "nproc", 32768},
+	};
+	cJSON *arr = NULL;
+	for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+		struct rlimit rl;
+		if (getrlimit(lim[i].res, &rl) != 0)
+			continue;
+		if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > lim[i].cap)
+			rl.rlim_max = lim[i].cap;
+		if (!arr)
+			arr = cJSON_AddArrayToObject(hc, "Ulimits");
+		cJSON *u = cJSON_CreateObject();
+		cJSON_AddStringToObject(u, "Name", lim[i].name);
+		cJSON_AddNumberToObject(u, "Soft", (double)rl.rlim_max);
+		cJSON_AddNumberToObject(u, "Hard", (double)rl.rlim_max);
+		cJSON_AddItemToArray(arr, u);
+	}
+}
+
 int docker_container_create(struct docker *d, const struct docker_spec *s, docker_cb cb, void *arg)
 {
 	cJSON *o = cJSON_CreateObject(), *hc, *ms, *pb;
@@ -1124,6 +1303,7 @@ int docker_container_create(struct docker *d, const struct docker_spec *s, docke
 	if (s->stop_timeout >= 0)
 		cJSON_AddNumberToObject(o, "StopTimeout", s->stop_timeout);
 	hc = cJSON_AddObjectToObject(o, "HostConfig");
+	add_ulimits(hc);
 	if (s->nmounts) {
 		ms = cJSON_AddArrayToObject(hc, "Mounts");
 		for (size_t i = 0; i < s->nmounts; i++) {
@@ -1175,7 +1355,15 @@ int docker_container_create(struct docker *d, const struct docker_spec *s, docke
 		qesc(&b, s->name);
 	}
 	buf_adds(&b, "");
-	rc = simple(d, K_ID, "POST", &b, "application/json", body, cb, arg);
+	{
+		/* A create is let finish when its owner is cancelled: the engine
+		 * goes on making the container after the client hangs up, where no
+		 * sweep would see it yet; answered, the owner removes what it got. */
+		struct call *c = call_new(d, K_ID, cb, arg);
+		c->keep = 1;
+		rc = call_start(c, "POST", b.data, "application/json", body, NULL);
+		buf_free(&b);
+	}
 	cJSON_free(body);
 	return rc;
 }
@@ -1226,9 +1414,57 @@ int docker_container_logs(struct docker *d, const char *id, int follow, long sin
 		buf_printf(&q, "&tail=%d", tail);
 	buf_printf(&b, "%s&follow=%d", q.data, follow ? 1 : 0);
 	c->query = buf_take(&q); /* the catch-up read: same range, no follow */
+	c->id = xstrdup(id);
 	rc = call_start(c, "GET", b.data, NULL, NULL, NULL);
 	buf_free(&b);
+	if (rc == 0 && c->kind == K_LOGS) {
+		c->fnext = d->follows;
+		d->follows = c;
+	}
 	return rc;
+}
+
+static void settle_arm(struct docker *d);
+
+static void on_settle(uv_timer_t *t)
+{
+	struct docker *d = t->data;
+	uint64_t now = uv_now(d->loop);
+	for (struct call *c = d->follows; c; c = c->fnext)
+		if (c->settle_at && c->settle_at <= now && !c->settled && c->req) {
+			c->settled = 1;
+			http_cancel(c->req); /* done comes from the loop: catch-up read */
+		}
+	settle_arm(d);
+}
+
+/* Arms the timer for the earliest grace still running. */
+static void settle_arm(struct docker *d)
+{
+	uint64_t first = 0, now = uv_now(d->loop);
+	for (struct call *c = d->follows; c; c = c->fnext)
+		if (c->settle_at && !c->settled && (!first || c->settle_at < first))
+			first = c->settle_at;
+	if (!first) {
+		if (d->settle)
+			uv_timer_stop(d->settle);
+		return;
+	}
+	if (!d->settle) {
+		d->settle = xcalloc(1, sizeof *d->settle);
+		uv_timer_init(d->loop, d->settle);
+		d->settle->data = d;
+		uv_unref((uv_handle_t *)d->settle); /* the request keeps the loop alive */
+	}
+	uv_timer_start(d->settle, on_settle, first > now ? first - now : 0, 0);
+}
+
+void docker_logs_settle(struct docker *d, const char *id, unsigned grace_ms)
+{
+	for (struct call *c = d->follows; c; c = c->fnext)
+		if (c->id && !strcmp(c->id, id) && !c->settle_at)
+			c->settle_at = uv_now(d->loop) + grace_ms;
+	settle_arm(d);
 }
 
 /* 304 "already stopped" counts as success. */
@@ -1276,6 +1512,108 @@ int docker_container_list(struct docker *d, const char *label, docker_cb cb, voi
 	return simple(d, K_CONTAINERS, "GET", &b, NULL, NULL, cb, arg);
 }
 
+/* One Dockerfile-style value in double quotes for a commit change. Docker
+ * unescapes \\ \" \$ inside quotes (and expands $VAR); Podman 4.3 only
+ * strips the outer quotes. Returns 0 for a value no single line can carry. */
+static int change_value(struct buf *b, const char *v, int podman)
+{
+	if (strchr(v, '\n') || strchr(v, '\r') || (podman && strchr(v, '"')))
+		return 0;
+	buf_addc(b, '"');
+	for (; *v; v++) {
+		if (!podman && (*v == '\\' || *v == '"' || *v == '$'))
+			buf_addc(b, '\\');
+		buf_addc(b, *v);
+	}
+	buf_addc(b, '"');
+	return 1;
+}
+
+/* One "&changes=" query parameter from a line. */
+static void change_add(struct buf *q, struct buf *line)
+{
+	buf_adds(line, "");
+	buf_adds(q, "&changes=");
+	qesc(q, line->data);
+	line->len = 0;
+}
+
+/* The commit config again as `changes` query parameters (CMD, ENTRYPOINT,
+ * ENV, WORKDIR, USER, EXPOSE, LABEL): Podman 4.3 ignores the /commit body,
+ * Docker applies both (changes after the body, the same values). */
+static void commit_changes(struct buf *q, const cJSON *cfg, int podman)
+{
+	struct buf l = {0};
+	const cJSON *v, *it;
+	char *js;
+	static const char *const arrays[] = {"Cmd", "CMD ", "Entrypoint", "ENTRYPOINT "};
+	for (size_t i = 0; i < 4; i += 2) {
+		v = cJSON_GetObjectItemCaseSensitive(cfg, arrays[i]);
+		if (!cJSON_IsArray(v))
+			continue;
+		js = cJSON_PrintUnformatted(v);
+		buf_adds(&l, arrays[i + 1]);
+		buf_adds(&l, js);
+		cJSON_free(js);
+		change_add(q, &l);
+	}
+	v = cJSON_GetObjectItemCaseSensitive(cfg, "Env");
+	cJSON_ArrayForEach(it, v)
+	{
+		const char *e = cJSON_IsString(it) ? it->valuestring : NULL, *eq;
+		if (!e || !(eq = strchr(e, '=')) || eq == e)
+			continue;
+		buf_printf(&l, "ENV %.*s=", (int)(eq - e), e);
+		if (change_value(&l, eq + 1, podman))
+			change_add(q, &l);
+		l.len = 0;
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "WorkingDir")) && cJSON_IsString(v) && *v->valuestring) {
+		buf_printf(&l, "WORKDIR %s", v->valuestring);
+		change_add(q, &l);
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "User")) && cJSON_IsString(v) && *v->valuestring) {
+		buf_printf(&l, "USER %s", v->valuestring);
+		change_add(q, &l);
+	}
+	v = cJSON_GetObjectItemCaseSensitive(cfg, "ExposedPorts");
+	cJSON_ArrayForEach(it, v)
+	{
+		buf_printf(&l, "EXPOSE %s", it->string);
+		change_add(q, &l);
+	}
+	v = cJSON_GetObjectItemCaseSensitive(cfg, "Labels");
+	cJSON_ArrayForEach(it, v)
+	{
+		if (!cJSON_IsString(it))
+			continue;
+		buf_printf(&l, "LABEL %s=", it->string);
+		if (change_value(&l, it->valuestring, podman))
+			change_add(q, &l);
+		l.len = 0;
+	}
+	buf_free(&l);
+}
+
+/* The commit request: the query with its changes, the body. */
+static int commit_post(struct call *c, int first)
+{
+	struct buf q = {0};
+	char *body = cJSON_PrintUnformatted(c->config);
+	int rc = 0;
+	buf_adds(&q, c->query);
+	commit_changes(&q, c->config, c->d->podman);
+	buf_adds(&q, "");
+	c->step = 2;
+	if (first)
+		rc = call_start(c, "POST", q.data, "application/json", body, NULL);
+	else
+		call_next(c, "POST", q.data, "application/json", body);
+	cJSON_free(body);
+	buf_free(&q);
+	return rc;
+}
+
 /* Commit merges the request's config with the *container's* (the engine's
  * merge(): an empty Cmd takes the container's, i.e. the step's command). So
  * "inherit" (cmd_set == 0) is resolved here: the parent image's Cmd and
@@ -1283,10 +1621,7 @@ int docker_container_list(struct docker *d, const char *label, docker_cb cb, voi
  * when spec->image does not name the parent), 1 image inspect, 2 commit. */
 static void commit_send(struct call *c)
 {
-	char *body = cJSON_PrintUnformatted(c->config);
-	c->step = 2;
-	call_next(c, "POST", c->query, "application/json", body);
-	cJSON_free(body);
+	commit_post(c, 0);
 }
 
 static void commit_parent(struct call *c, const char *image)
@@ -1321,10 +1656,18 @@ static void finish_commit(struct call *c, cJSON *j, struct docker_result *res)
 			cJSON_AddItemToObject(c->config, "Cmd", cJSON_Duplicate(v, 1));
 		commit_send(c);
 		return;
-	default:
-		if (j && jstr(j, "Id"))
-			res->id = jstr(j, "Id");
+	default: {
+		/* Podman answers the bare hex; Docker (and every other reply
+		 * here) "sha256:<hex>": the caller compares them. */
+		char *full = NULL;
+		const char *id = j ? jstr(j, "Id") : NULL;
+		if (id && strlen(id) == 64 && strspn(id, "0123456789abcdef") == 64)
+			id = full = xasprintf("sha256:%s", id);
+		if (id)
+			res->id = id;
 		complete(c, res);
+		free(full);
+	}
 	}
 }
 
@@ -1333,7 +1676,6 @@ int docker_commit(struct docker *d, const char *id, const char *repo, const char
 {
 	struct call *c = call_new(d, K_COMMIT, cb, arg);
 	struct buf b = {0};
-	char *body;
 	int rc;
 
 	c->id = xstrdup(id);
@@ -1353,13 +1695,8 @@ int docker_commit(struct docker *d, const char *id, const char *repo, const char
 		qesc(&b, tag);
 	}
 	c->query = buf_take(&b);
-	if (!c->need_cmd && !c->need_entrypoint) {
-		c->step = 2;
-		body = cJSON_PrintUnformatted(c->config);
-		rc = call_start(c, "POST", c->query, "application/json", body, NULL);
-		cJSON_free(body);
-		return rc;
-	}
+	if (!c->need_cmd && !c->need_entrypoint)
+		return commit_post(c, 1);
 	if (config && config->image) {
 		c->step = 1;
 		buf_adds(&b, "/images/");
@@ -1458,6 +1795,12 @@ static void finish_exec(struct call *c, cJSON *j, struct docker_result *res)
 int docker_exec(struct docker *d, const char *id, char **argv, size_t argc,
                 docker_output_fn out, void *outarg, docker_cb cb, void *arg)
 {
+	return docker_exec_as(d, id, NULL, argv, argc, out, outarg, cb, arg);
+}
+
+int docker_exec_as(struct docker *d, const char *id, const char *user, char **argv, size_t argc,
+                   docker_output_fn out, void *outarg, docker_cb cb, void *arg)
+{
 	struct call *c = call_new(d, K_EXEC, cb, arg);
 	cJSON *o = cJSON_CreateObject();
 	char *body, *p;
@@ -1467,6 +1810,8 @@ int docker_exec(struct docker *d, const char *id, char **argv, size_t argc,
 	c->out = out;
 	c->outarg = outarg;
 	cJSON_AddItemToObject(o, "Cmd", str_array(argv, argc));
+	if (user)
+		cJSON_AddStringToObject(o, "User", user);
 	cJSON_AddTrueToObject(o, "AttachStdout");
 	cJSON_AddTrueToObject(o, "AttachStderr");
 	body = cJSON_PrintUnformatted(o);
@@ -1549,7 +1894,7 @@ int docker_volume_list(struct docker *d, const char *label, docker_cb cb, void *
 	return simple(d, K_VOLUMES, "GET", &b, NULL, NULL, cb, arg);
 }
 
-/* ---- registry credentials (for registry.c) ---- */
+/* ---- pull with credentials (for registry.c; the credentials: registry_auth.c) ---- */
 
 int docker_image_pull_auth(struct docker *d, const char *ref, const char *auth_b64,
                            docker_status_fn status, void *statusarg, docker_cb cb, void *arg)
@@ -1558,176 +1903,6 @@ int docker_image_pull_auth(struct docker *d, const char *ref, const char *auth_b
 	buf_adds(&b, "/images/create?fromImage=");
 	qesc(&b, ref);
 	return registry_stream(d, &b, auth_b64, status, statusarg, cb, arg);
-}
-
-/* Standard base64 ("+/") in, bytes out; NULL on a bad character. */
-static char *b64_decode(const char *s, size_t *outlen)
-{
-	struct buf b = {0};
-	unsigned v = 0;
-	int bits = 0;
-	for (; *s && *s != '='; s++) {
-		const char *p;
-		static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-		if (isspace((unsigned char)*s))
-			continue;
-		if (*s == '-' || *s == '_') /* tolerate the URL alphabet */
-			p = al + (*s == '-' ? 62 : 63);
-		else if (!(p = strchr(al, *s))) {
-			buf_free(&b);
-			return NULL;
-		}
-		v = (v << 6) | (unsigned)(p - al);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf_addc(&b, (char)((v >> bits) & 0xff));
-		}
-	}
-	buf_adds(&b, "");
-	*outlen = b.len;
-	return buf_take(&b);
-}
-
-/* base64url with padding, as the engine decodes X-Registry-Auth. */
-static char *b64url_encode(const char *in, size_t n)
-{
-	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const unsigned char *p = (const unsigned char *)in;
-	struct buf b = {0};
-	size_t i;
-	for (i = 0; i + 2 < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-		buf_addc(&b, al[v >> 18]);
-		buf_addc(&b, al[(v >> 12) & 63]);
-		buf_addc(&b, al[(v >> 6) & 63]);
-		buf_addc(&b, al[v & 63]);
-	}
-	if (i < n) {
-		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0);
-		buf_addc(&b, al[v >> 18]);
-		buf_addc(&b, al[(v >> 12) & 63]);
-		buf_addc(&b, i + 1 < n ? al[(v >> 6) & 63] : '=');
-		buf_addc(&b, '=');
-	}
-	buf_adds(&b, "");
-	return buf_take(&b);
-}
-
-/* "https://host:port/v1/" -> "host:port" (malloc'd). */
-static char *auth_key_host(const char *k)
-{
-	const char *p = strstr(k, "://");
-	p = p ? p + 3 : k;
-	return xstrndup(p, strcspn(p, "/"));
-}
-
-int docker_auth_for(const char *host, char **user, char **password, char **identitytoken, char **err)
-{
-	const char *dir = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
-	char *path, *text, *def = NULL;
-	const cJSON *auths, *e, *found = NULL;
-	cJSON *j;
-	size_t len;
-	int rc = 0;
-
-	*user = *password = *identitytoken = NULL;
-	*err = NULL;
-	if (!dir || !*dir)
-		dir = def = xasprintf("%s/.docker", home ? home : "");
-	path = path_join(dir, "config.json");
-	free(def);
-	text = read_file(path, &len);
-	if (!text) {
-		free(path);
-		return 0; /* no config: anonymous */
-	}
-	j = cJSON_ParseWithLength(text, len);
-	free(text);
-	if (!j) {
-		*err = xasprintf("%s: not valid JSON", path);
-		free(path);
-		return -1;
-	}
-	auths = jobj(j, "auths");
-	cJSON_ArrayForEach(e, auths)
-	{
-		char *h;
-		if (!e->string || !cJSON_IsObject(e))
-			continue;
-		h = auth_key_host(e->string);
-		if (strcmp(h, host) == 0)
-			found = e;
-		free(h);
-		if (found)
-			break;
-	}
-	if (found) {
-		const char *a = jstr(found, "auth"), *u = jstr(found, "username"), *pw = jstr(found, "password"),
-		           *it = jstr(found, "identitytoken");
-		if (a && *a) {
-			size_t n;
-			char *dec = b64_decode(a, &n), *colon = dec ? memchr(dec, ':', n) : NULL;
-			if (!colon) {
-				*err = xasprintf("%s: auths[\"%s\"].auth is not base64 of user:password", path,
-				                 found->string);
-				free(dec);
-				rc = -1;
-			} else {
-				*user = xstrndup(dec, (size_t)(colon - dec));
-				*password = xstrdup(colon + 1);
-				free(dec);
-				rc = 1;
-			}
-		} else if (u && *u && pw) {
-			*user = xstrdup(u);
-			*password = xstrdup(pw);
-			rc = 1;
-		}
-		if (rc >= 0 && it && *it) {
-			*identitytoken = xstrdup(it);
-			rc = 1;
-		}
-	}
-	cJSON_Delete(j);
-	free(path);
-	return rc;
-}
-
-char *docker_auth_header(const char *user, const char *password, const char *identitytoken,
-                         const char *server)
-{
-	cJSON *o;
-	char *s, *enc;
-	if (!user && !password && !identitytoken)
-		return xstrdup(NO_AUTH);
-	o = cJSON_CreateObject();
-	if (identitytoken)
-		cJSON_AddStringToObject(o, "identitytoken", identitytoken);
-	else {
-		cJSON_AddStringToObject(o, "username", user ? user : "");
-		cJSON_AddStringToObject(o, "password", password ? password : "");
-	}
-	if (server)
-		cJSON_AddStringToObject(o, "serveraddress", server);
-	s = cJSON_PrintUnformatted(o);
-	enc = b64url_encode(s, strlen(s));
-	cJSON_free(s);
-	cJSON_Delete(o);
-	return enc;
-}
-
-char *docker_token_parse(const char *body, size_t len, long *expires_in)
-{
-	cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-	const char *t = j ? jstr(j, "token") : NULL;
-	char *s;
-	if (!t || !*t)
-		t = j ? jstr(j, "access_token") : NULL;
-	s = t && *t ? xstrdup(t) : NULL;
-	*expires_in = j && jnum(j, "expires_in") > 0 ? (long)jnum(j, "expires_in") : 60;
-	cJSON_Delete(j);
-	return s;
 }
 
 /* ---- where the engine is ---- */

@@ -24,6 +24,7 @@
 
 #define CONNECT_TIMEOUT_MS 5000
 #define TOTAL_TIMEOUT_MS 30000
+#define MAX_REDIRECTS 10
 
 /* A parsed, validated import URL. */
 struct target {
@@ -160,6 +161,7 @@ struct download {
 	struct buf body;
 	long status;
 	char *error;    /* transport error, or NULL */
+	char *location; /* a redirect's Location, or NULL */
 	int too_big;
 	int done;
 };
@@ -184,6 +186,43 @@ static void on_done(void *arg, const struct http_response *r)
 	d->status = r->status;
 	if (r->error)
 		d->error = xstrdup(r->error);
+	if (r->status >= 300 && r->status < 400 && r->headers) {
+		/* the last block's Location (curl hands over every header line) */
+		const char *p = r->headers;
+
+		while ((p = strcasestr(p, "\nlocation:")) != NULL) {
+			size_t n;
+
+			p += 10;
+			p += strspn(p, " \t");
+			n = strcspn(p, "\r\n");
+			free(d->location);
+			d->location = xstrndup(p, n);
+		}
+	}
+}
+
+/* The absolute URL a Location header names, relative to the URL base. */
+static char *resolve_location(const char *base, const char *loc)
+{
+	const char *auth, *path;
+
+	if (strstr(loc, "://"))
+		return xstrdup(loc);
+	auth = strstr(base, "://");
+	auth = auth ? auth + 3 : base;
+	path = auth + strcspn(auth, "/?#");
+	if (loc[0] == '/' && loc[1] == '/') /* scheme-relative */
+		return xasprintf("%.*s%s", (int)(auth - base - 2), base, loc);
+	if (loc[0] == '/')
+		return xasprintf("%.*s%s", (int)(path - base), base, loc);
+	{
+		const char *q = path + strcspn(path, "?#"), *slash = q;
+
+		while (slash > path && slash[-1] != '/')
+			slash--;
+		return xasprintf("%.*s%s", (int)(slash - base), base, loc);
+	}
 }
 
 /* Runs the GET to completion. Returns -1 with *err only when the request
@@ -214,7 +253,7 @@ static int download(const struct target *t, struct download *d, char **err)
 	o.data_arg = d;
 	o.timeout_ms = TOTAL_TIMEOUT_MS;
 	o.connect_timeout_ms = CONNECT_TIMEOUT_MS;
-	o.follow_redirects = 1;
+	o.follow_redirects = 0; /* fetch_module follows them, checking each hop */
 	if (!http_request(h, &o, on_done, d)) {
 		*err = xasprintf("import %s: cannot start the request", t->url);
 		rc = -1;
@@ -258,10 +297,10 @@ static void cache_put(const char *dir, const char *path, const char *data, size_
 
 int fetch_module(const char *url_with_fragment, char **text, size_t *len, char **err)
 {
-	struct target t;
+	struct target t, hop = {0};
 	struct download d = {0};
 	char *dir, *path = NULL, got[65];
-	int rc = -1;
+	int rc = -1, hops;
 
 	*text = NULL;
 	*len = 0;
@@ -280,8 +319,38 @@ int fetch_module(const char *url_with_fragment, char **text, size_t *len, char *
 			goto out;
 		}
 	}
-	if (download(&t, &d, err) < 0)
-		goto out;
+	for (hops = 0;; hops++) {
+		struct target next;
+		char *to, *spec, *e2 = NULL;
+
+		if (download(hops ? &hop : &t, &d, err) < 0)
+			goto out;
+		if (!d.location || d.error)
+			break;
+		/* every hop obeys the first URL's rule (https, or http only to
+		 * loopback), checked before anything connects to it */
+		to = resolve_location(hops ? hop.url : t.url, d.location);
+		spec = xasprintf("%s#sha256=%s", to, t.hex);
+		if (hops >= MAX_REDIRECTS) {
+			*err = xasprintf("import %s: more than %d redirects", t.url, MAX_REDIRECTS);
+		} else if (parse(spec, &next, &e2) < 0) {
+			*err = xasprintf("import %s: redirect to %s refused: %s", t.url, to,
+			                 strncmp(e2, "import ", 7) == 0 && strchr(e2, ':') ? strstr(e2, ": ") + 2 : e2);
+		}
+		free(e2);
+		free(spec);
+		free(to);
+		if (*err)
+			goto out;
+		if (hops)
+			target_free(&hop);
+		hop = next;
+		buf_free(&d.body);
+		free(d.location);
+		d.location = NULL;
+		d.status = 0;
+		d.done = 0;
+	}
 	if (d.too_big) {
 		*err = xasprintf("import %s: the module is larger than %d KiB, the limit for imported modules",
 		                 t.url, FETCH_MAX_BYTES / 1024);
@@ -308,6 +377,8 @@ int fetch_module(const char *url_with_fragment, char **text, size_t *len, char *
 out:
 	buf_free(&d.body);
 	free(d.error);
+	free(d.location);
+	target_free(&hop);
 	free(path);
 	free(dir);
 	target_free(&t);

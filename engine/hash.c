@@ -46,6 +46,7 @@
 #include <xxhash.h>
 
 #include "graphbuild/hash.h"
+#include "graphbuild/jail.h"
 #include "graphbuild/util.h"
 
 #define CACHE_MAGIC "graphbuild statcache 1\n"
@@ -92,6 +93,7 @@ struct job {
 	unsigned char hash[16];
 	int err;               /* errno from the worker */
 	int unstable;          /* changed while being read: do not cache */
+	size_t relstart;       /* >0: a context file, opened beneath path[0..relstart-1) */
 };
 
 struct item {
@@ -133,6 +135,48 @@ void hash_buffer(const void *p, size_t n, unsigned char out[16])
 
 	XXH128_canonicalFromHash(&c, XXH3_128bits(p, n));
 	memcpy(out, c.digest, 16);
+}
+
+/* The stream is XXH3's own state (a build's upload checks each file with it). */
+struct hash_stream {
+	XXH3_state_t *st;
+};
+
+struct hash_stream *hash_stream_new(void)
+{
+	struct hash_stream *hs = xmalloc(sizeof(*hs));
+
+	hs->st = XXH3_createState();
+	if (!hs->st)
+		fatal("out of memory");
+	XXH3_128bits_reset(hs->st);
+	return hs;
+}
+
+void hash_stream_reset(struct hash_stream *hs)
+{
+	XXH3_128bits_reset(hs->st);
+}
+
+void hash_stream_update(struct hash_stream *hs, const void *p, size_t n)
+{
+	XXH3_128bits_update(hs->st, p, n);
+}
+
+void hash_stream_digest(struct hash_stream *hs, unsigned char out[16])
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(hs->st));
+	memcpy(out, c.digest, 16);
+}
+
+void hash_stream_free(struct hash_stream *hs)
+{
+	if (!hs)
+		return;
+	XXH3_freeState(hs->st);
+	free(hs);
 }
 
 static int64_t ts_ns(const struct timespec *t)
@@ -508,6 +552,19 @@ static ssize_t read_full(int fd, char *p, size_t n)
 	return (ssize_t)got;
 }
 
+/* Opens abs, whose context-relative part starts at relstart, beneath the
+ * context (jail.h): nothing outside it is ever opened. */
+static int jail_at(size_t relstart, const char *abs, int flags)
+{
+	size_t alen = strlen(abs), rl = relstart > 1 ? relstart - 1 : 1;
+	char *root = xstrndup(*abs ? abs : "/", rl);
+	int fd = jail_open(root, alen >= relstart ? abs + relstart : "", flags, NULL), e = errno;
+
+	free(root);
+	errno = e;
+	return fd;
+}
+
 static void hash_one(struct job *j, const char *path, struct rbuf *rb)
 {
 	struct stat st;
@@ -515,10 +572,11 @@ static void hash_one(struct job *j, const char *path, struct rbuf *rb)
 	XXH128_canonical_t c;
 	XXH128_hash_t hv;
 	ssize_t r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	int fd = j->relstart ? jail_at(j->relstart, path, O_RDONLY | O_NOATIME)
+	                     : open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
 
 	if (fd < 0 && errno == EPERM)
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = j->relstart ? jail_at(j->relstart, path, O_RDONLY) : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		j->err = errno;
 		return;
@@ -616,8 +674,8 @@ static void flush(struct hasher *h)
 }
 
 /* Queues path for hashing; the result goes to sel->v[idx] or out. */
-static void enqueue(struct hasher *h, const char *path, size_t len, const struct stamp *st,
-                    struct selection *sel, size_t idx, unsigned char *out)
+static void enqueue(struct hasher *h, const char *path, size_t len, size_t relstart,
+                    const struct stamp *st, struct selection *sel, size_t idx, unsigned char *out)
 {
 	struct item *it;
 	struct job *j;
@@ -640,6 +698,7 @@ static void enqueue(struct hasher *h, const char *path, size_t len, const struct
 	j->idx = idx;
 	j->out = out;
 	j->st = *st;
+	j->relstart = relstart;
 	j->pathoff = it->paths.len;
 	buf_add(&it->paths, path, len + 1); /* with the NUL */
 	it->bytes += st->size;
@@ -782,7 +841,7 @@ static void scan_dir(struct scan *s, struct dnode *d, struct dnode ***kids, size
 	size_t n = 0, cap = 0, i, k, alen = strlen(d->abs), rlen;
 	struct dirent *de;
 	DIR *dir;
-	int fd = open(*d->abs ? d->abs : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC | (d->root ? 0 : O_NOFOLLOW));
+	int fd = jail_at(s->relstart, d->abs, O_RDONLY | O_DIRECTORY | (d->root ? 0 : O_NOFOLLOW));
 
 	*nkids = 0;
 	if (fd < 0 || !(dir = fdopendir(fd))) {
@@ -971,7 +1030,7 @@ static void add_file(struct walk *w, unsigned mode, const struct stamp *st, char
 	if (cached)
 		memcpy(e->hash, cached, 16);
 	else
-		enqueue(w->h, w->path.data, w->path.len, st, w->sel, idx, NULL);
+		enqueue(w->h, w->path.data, w->path.len, w->relstart, st, w->sel, idx, NULL);
 }
 
 static int fail(struct walk *w, const char *what, int e)
@@ -1142,17 +1201,36 @@ int hasher_select(struct hasher *h, const char *context, const struct ignore *ig
 		buf_addc(&w.path, '/');
 		buf_adds(&w.path, src);
 	}
-	if (stat(w.path.len ? w.path.data : "/", &st) < 0) {
-		int e = errno;
+	/* the source and every component of it resolve beneath the context:
+	 * a symlink on the way is followed only while it stays inside */
+	{
+		char *root = xstrndup(w.path.len ? w.path.data : "/", ctxlen ? ctxlen : 1), *why = NULL;
+		int fd = jail_open(root, src, O_PATH, &why), e = errno;
 
-		if (e == ENOENT || e == ENOTDIR)
-			*err = xasprintf("copy source '%s' not found in context %s", *src ? src : ".", context);
-		else if (e == ELOOP)
-			*err = xasprintf("symlink loop at '%s' in context %s", src, context);
-		else
-			*err = xasprintf("cannot stat '%s' in context %s: %s", *src ? src : ".", context, strerror(e));
-		rc = -1;
-		goto out;
+		if (fd >= 0 && fstat(fd, &st) < 0)
+			e = errno;
+		if (fd >= 0)
+			close(fd);
+		free(root);
+		if (fd < 0) {
+			const char *shown = *src ? src : ".";
+
+			if (e == ELOOP)
+				*err = xasprintf("symlink loop at '%s' in context %s", src, context);
+			else if (why)
+				*err = xasprintf("copy source '%s': %s (context %s)", shown, why, context);
+			else if (e == ENOENT || e == ENOTDIR)
+				*err = xasprintf("copy source '%s' not found in context %s", shown, context);
+			else if (e == EXDEV)
+				*err = xasprintf("copy source '%s' is outside the context %s", shown, context);
+			else if (e == ELOOP)
+				*err = xasprintf("symlink loop at '%s' in context %s", src, context);
+			else
+				*err = xasprintf("cannot stat '%s' in context %s: %s", shown, context, strerror(e));
+			free(why);
+			rc = -1;
+			goto out;
+		}
 	}
 	if (*src && ignore_match(ig, src, S_ISDIR(st.st_mode)) &&
 	    (!S_ISDIR(st.st_mode) || !ignore_may_reinclude(ig, src))) {
@@ -1179,11 +1257,31 @@ out:
 	return rc;
 }
 
+/* The stat-checked hash of the regular file abspath, stat'ed as st: from
+ * the stat cache, or queued; relstart as enqueue takes it. */
+static int file_hash(struct hasher *h, const char *abspath, const struct stat *st, size_t relstart,
+                     unsigned char out[16], char **err)
+{
+	struct stamp s;
+	const unsigned char *cached;
+
+	if (!S_ISREG(st->st_mode)) {
+		*err = xasprintf("cannot read %s: not a regular file", abspath);
+		return -1;
+	}
+	h->nstat++;
+	stamp_of(&s, st);
+	cached = cache_get(h, abspath, strlen(abspath), &s);
+	if (cached)
+		memcpy(out, cached, 16);
+	else
+		enqueue(h, abspath, strlen(abspath), relstart, &s, NULL, 0, out);
+	return 0;
+}
+
 int hasher_file(struct hasher *h, const char *abspath, unsigned char out[16], char **err)
 {
 	struct stat st;
-	struct stamp s;
-	const unsigned char *cached;
 
 	if (stat(abspath, &st) < 0) {
 		if (errno == ELOOP)
@@ -1192,18 +1290,36 @@ int hasher_file(struct hasher *h, const char *abspath, unsigned char out[16], ch
 			*err = xasprintf("cannot read %s: %s", abspath, strerror(errno));
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		*err = xasprintf("cannot read %s: not a regular file", abspath);
+	return file_hash(h, abspath, &st, 0, out, err);
+}
+
+int hasher_file_beneath(struct hasher *h, const char *root, const char *abspath, unsigned char out[16],
+                        char **err)
+{
+	size_t rl = strlen(root);
+	struct stat st;
+	char *why = NULL;
+	int fd;
+
+	if (rl <= 1 || strncmp(abspath, root, rl) != 0 || abspath[rl] != '/')
+		return hasher_file(h, abspath, out, err);
+	fd = jail_open(root, abspath + rl + 1, O_PATH, &why);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+
+		if (why)
+			*err = xasprintf("cannot read %s: %s", abspath, why);
+		else if (e == EXDEV)
+			*err = xasprintf("cannot read %s: it leads outside %s", abspath, root);
+		else
+			*err = xasprintf("cannot read %s: %s", abspath, strerror(e));
+		free(why);
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
-	h->nstat++;
-	stamp_of(&s, &st);
-	cached = cache_get(h, abspath, strlen(abspath), &s);
-	if (cached)
-		memcpy(out, cached, 16);
-	else
-		enqueue(h, abspath, strlen(abspath), &s, NULL, 0, out);
-	return 0;
+	close(fd);
+	return file_hash(h, abspath, &st, rl + 1, out, err);
 }
 
 static int cmp_entry(const void *a, const void *b)

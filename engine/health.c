@@ -517,13 +517,24 @@ static void log_end(void *arg, const struct docker_result *r)
 	maybe_free(h);
 }
 
+/* How long a log probe waits for its line: start period + retries x
+ * interval, in 64 bits (the DSL allows values whose product overflows an int). */
+static uint64_t log_window_ms(const struct probe *p)
+{
+	uint64_t start = p->start_period_ms > 0 ? (uint64_t)p->start_period_ms : 0;
+	uint64_t tries = p->retries > 0 ? (uint64_t)p->retries : 1;
+	uint64_t every = p->interval_ms > 0 ? (uint64_t)p->interval_ms : 1000;
+
+	return start + tries * every;
+}
+
 static void log_deadline(uv_timer_t *t)
 {
 	struct health *h = t->data;
 	char msg[300];
 
-	snprintf(msg, sizeof msg, "no output line matched /%s/ within %d ms", h->p.regex,
-	         h->p.start_period_ms + h->p.retries * h->p.interval_ms);
+	snprintf(msg, sizeof msg, "no output line matched /%s/ within %llu ms", h->p.regex,
+	         (unsigned long long)log_window_ms(&h->p));
 	report(h, 0, msg);
 }
 
@@ -706,10 +717,7 @@ struct health *health_start(struct uv_loop_s *loop, struct docker *d, const stru
 			*err = xstrdup("log probe: cannot start a request to the engine");
 			return NULL;
 		}
-		uv_timer_start(&h->timer, log_deadline,
-		               (uint64_t)(p->start_period_ms + (p->retries > 0 ? p->retries : 1) *
-		                                                   (p->interval_ms > 0 ? p->interval_ms : 1000)),
-		               0);
+		uv_timer_start(&h->timer, log_deadline, log_window_ms(p), 0);
 		return h;
 	}
 	uv_timer_start(&h->timer, on_tick, 0, 0);

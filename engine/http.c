@@ -63,12 +63,28 @@ struct http_req {
 	struct curl_slist *hdrs;
 	struct buf body, headers;
 	long status;               /* from the last status line seen */
+	long timeout_ms, idle_s;   /* this request's limits (for messages) */
 	int cancelled;
 	char errbuf[CURL_ERROR_SIZE];
 	char msg[1024];            /* our longer messages (TLS trouble) */
 };
 
 static void check_multi_info(struct http *h);
+
+/* The process-wide limits (http_global_limits): set once, before any loop. */
+static long limit_connect_ms = 10000;
+static long limit_idle_s = 120;
+
+void http_global_limits(long connect_ms, long idle_s)
+{
+	limit_connect_ms = connect_ms < 0 ? 0 : connect_ms;
+	limit_idle_s = idle_s < 0 ? 0 : idle_s;
+}
+
+long http_idle_limit(void)
+{
+	return limit_idle_s;
+}
 
 static void handle_gone(struct http *h)
 {
@@ -309,23 +325,47 @@ static void deliver(struct http_req *r, CURLcode code)
 	unlink_req(r);
 	if (r->cancelled) {
 		res.error = "cancelled";
+		res.fail = HTTP_FAIL_CANCELLED;
 	} else {
 		res.status = r->status;
+		res.fail = code == CURLE_OK ? HTTP_FAIL_NONE : HTTP_FAIL_OTHER;
 		if (code == CURLE_OK)
 			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
-		else if (code == CURLE_COULDNT_CONNECT && h->unix_path) {
+		else if (code == CURLE_OPERATION_TIMEDOUT) {
+			double connected = 0;
+			curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME, &connected);
+			res.fail = HTTP_FAIL_TIMEOUT;
+			if (connected <= 0 && !h->unix_path)
+				snprintf(r->msg, sizeof r->msg, "no connection within %ld ms (%.200s)",
+				         limit_connect_ms, r->errbuf[0] ? r->errbuf : curl_easy_strerror(code));
+			else if (r->timeout_ms > 0 && strstr(r->errbuf, "Operation timed out"))
+				snprintf(r->msg, sizeof r->msg, "no complete reply within %ld ms", r->timeout_ms);
+			else
+				snprintf(r->msg, sizeof r->msg,
+				         "no reply for %ld s (the request time-out: --request-timeout or "
+				         "GRAPHBUILD_REQUEST_TIMEOUT)",
+				         r->idle_s);
+			res.error = r->msg;
+		} else if (code == CURLE_COULDNT_CONNECT && h->unix_path) {
 			/* curl names "localhost port 80": say what failed on the socket. */
 			long oserr = 0;
 			curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
 			snprintf(r->errbuf, sizeof r->errbuf, "connect: %s",
 			         oserr ? strerror((int)oserr) : curl_easy_strerror(code));
 			res.error = r->errbuf;
-		} else
+		} else {
 			res.error = tls_error(r, code);
+			/* the peer hung up mid-request: "transfer closed with
+			 * outstanding read data", "Empty reply", a reset */
+			if (res.error != r->msg && (code == CURLE_PARTIAL_FILE || code == CURLE_GOT_NOTHING ||
+			                            code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR))
+				res.fail = HTTP_FAIL_CLOSED;
+		}
 		if (code == CURLE_OK && plain_to_tls(r, res.status)) {
 			/* a 400 that is no answer to the request: a transport error */
 			res.status = 0;
 			res.error = r->msg;
+			res.fail = HTTP_FAIL_OTHER;
 		}
 	}
 	if (!r->data && !r->cancelled) {
@@ -507,12 +547,26 @@ struct http_req *http_request(struct http *h, const struct http_opts *o,
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	r->timeout_ms = o->timeout_ms;
 	if (o->timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
 	if (o->connect_timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-	if (o->follow_redirects)
+	else if (limit_connect_ms > 0)
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, limit_connect_ms);
+	/* The inactivity limit: under 1 byte/s (either way) for idle_s seconds
+	 * is a stall - also a server that accepts and never answers, or
+	 * dribbles its headers. */
+	if (!o->idle_exempt && limit_idle_s > 0) {
+		r->idle_s = limit_idle_s;
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, limit_idle_s);
+	}
+		if (o->follow_redirects) {
+		/* a redirect never changes protocol family: no file://, ftp://, … */
 		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, strncmp(h->base, "https://", 8) == 0 ? "https" : "http,https");
+	}
 	if (o->user)
 		curl_easy_setopt(e, CURLOPT_USERPWD, o->user);
 

@@ -318,10 +318,28 @@ static int class_has(const struct pat *p, const struct tok *t, unsigned cp)
 	return in != t->neg;
 }
 
-/* Matches tokens from ti against s[si..n). partial: reaching the end of s is a
- * success (some continuation of s might match). */
-static int glob_at(const struct pat *p, size_t ti, const char *s, size_t si, size_t n, int partial)
+/* A match in progress: the pattern, the subject, and which (token, offset)
+ * states are known to fail. Without that memo a pattern with k wildcards
+ * backtracks O(n^k) times ("**********c" against a long path hangs); with it
+ * every state is tried once, O(tokens x n^2) at worst. */
+struct glob {
+	const struct pat *p;
+	const char *s;
+	size_t n;
+	int partial;        /* reaching the end of s is a success (some continuation might match) */
+	unsigned char *dead; /* bit (ti * (n + 1) + si): glob_at(ti, si) fails; NULL: no memo needed */
+};
+
+static int glob_at(struct glob *g, size_t ti, size_t si);
+
+/* glob_at without the memo: matches tokens from ti against s[si..n). */
+static int glob_try(struct glob *g, size_t ti, size_t si)
 {
+	const struct pat *p = g->p;
+	const char *s = g->s;
+	size_t n = g->n;
+	int partial = g->partial;
+
 	while (ti < p->nt) {
 		const struct tok *t = &p->t[ti];
 		size_t j, l;
@@ -353,16 +371,16 @@ static int glob_at(const struct pat *p, size_t ti, const char *s, size_t si, siz
 			break;
 		case TOK_STAR:
 			for (j = si;; j++) {
-				if (glob_at(p, ti + 1, s, j, n, partial))
+				if (glob_at(g, ti + 1, j))
 					return 1;
 				if (j == n || s[j] == '/')
 					return 0;
 			}
 		case TOK_DSTAR: /* nothing, or anything up to and including a '/' */
-			if (glob_at(p, ti + 1, s, si, n, partial))
+			if (glob_at(g, ti + 1, si))
 				return 1;
 			for (j = si; j < n && s[j] != '\n'; j++)
-				if (s[j] == '/' && glob_at(p, ti + 1, s, j + 1, n, partial))
+				if (s[j] == '/' && glob_at(g, ti + 1, j + 1))
 					return 1;
 			return partial && j == n;
 		case TOK_ANY: /* .* at the end */
@@ -371,6 +389,40 @@ static int glob_at(const struct pat *p, size_t ti, const char *s, size_t si, siz
 		ti++;
 	}
 	return si == n;
+}
+
+static int glob_at(struct glob *g, size_t ti, size_t si)
+{
+	size_t bit = ti * (g->n + 1) + si;
+
+	if (g->dead && (g->dead[bit / 8] >> (bit % 8) & 1))
+		return 0;
+	if (glob_try(g, ti, si))
+		return 1;
+	if (g->dead)
+		g->dead[bit / 8] |= (unsigned char)(1u << (bit % 8));
+	return 0;
+}
+
+/* Matches the whole glob pattern p against s[0..n). */
+static int glob_match(const struct pat *p, const char *s, size_t n, int partial)
+{
+	struct glob g = {p, s, n, partial, NULL};
+	unsigned char small[512];
+	size_t i, stars = 0, bytes;
+	int r;
+
+	for (i = 0; i < p->nt; i++)
+		stars += p->t[i].type == TOK_STAR || p->t[i].type == TOK_DSTAR;
+	if (stars < 2) /* one wildcard backtracks at most n times: no memo */
+		return glob_try(&g, 0, 0);
+	bytes = ((p->nt + 1) * (n + 1) + 7) / 8;
+	g.dead = bytes <= sizeof(small) ? small : xmalloc(bytes);
+	memset(g.dead, 0, bytes);
+	r = glob_try(&g, 0, 0);
+	if (g.dead != small)
+		free(g.dead);
+	return r;
 }
 
 static int pat_match(const struct pat *p, const char *s, size_t n)
@@ -389,7 +441,7 @@ static int pat_match(const struct pat *p, const char *s, size_t n)
 		return sl > 0 && suf[0] == '/' && n == sl - 1 && memcmp(s, suf + 1, n) == 0;
 	}
 	default:
-		return glob_at(p, 0, s, 0, n, 0);
+		return glob_match(p, s, n, 0);
 	}
 }
 
@@ -420,7 +472,7 @@ static int pat_may_match_under(const struct pat *p, const char *prefix, size_t n
 	case PAT_SUFFIX:
 		return 1;
 	default:
-		return glob_at(p, 0, prefix, 0, n, 1);
+		return glob_match(p, prefix, n, 1);
 	}
 }
 

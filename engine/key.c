@@ -142,8 +142,15 @@ static int collect_image(struct node *n, struct hasher *h, struct node_keys *kx)
 		if (hasher_select(h, im->context, kx->ig, ".", &kx->inputs, &err) < 0)
 			errors += report(&n->pos, n, err);
 		/* the Dockerfile is an input even when .dockerignore excludes it */
-		else if (hasher_select(h, im->context, NULL, im->dockerfile, &kx->inputs, &err) < 0)
+		else if (hasher_select(h, im->context, NULL, im->dockerfile, &kx->inputs, &err) < 0) {
+			/* say what is missing: the Dockerfile, not a copy source */
+			if (!strncmp(err, "copy source ", 12)) {
+				char *e2 = xasprintf("dockerfile %s", err + 12);
+				free(err);
+				err = e2;
+			}
 			errors += report(&n->pos, n, err);
+		}
 		return errors;
 	}
 	kx->nsteps = im->nsteps;
@@ -180,7 +187,8 @@ static int collect_rootfs(struct node *n, struct hasher *h, struct node_keys *kx
 	for (i = 0; i < r->inputs.n; i++) {
 		kx->inputs.v[i].path = xstrdup(r->inputs_rel.n > i ? r->inputs_rel.v[i] : r->inputs.v[i]);
 		kx->inputs.n++;
-		if (hasher_file(h, r->inputs.v[i], kx->inputs.v[i].hash, &err) < 0) {
+		if ((r->inputs_root ? hasher_file_beneath(h, r->inputs_root, r->inputs.v[i], kx->inputs.v[i].hash, &err)
+		                    : hasher_file(h, r->inputs.v[i], kx->inputs.v[i].hash, &err)) < 0) {
 			warn("%s:%d: rootfs \"%s\": %s", n->pos.file, n->pos.line, n->name, err);
 			free(err);
 			return 1;
@@ -345,25 +353,45 @@ static void config_fields(const struct image *im, struct kw *key, struct manifes
 #undef W_EXPOSE
 }
 
-static int cmp_str(const void *a, const void *b)
+/* The first index whose string is >= s, in a sorted vector. */
+static size_t env_lower(char **env, size_t n, const char *s)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(env[mid], s) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
-/* Sets K=V in a sorted "K=V" vector (replacing an existing K). */
+/* Sets K=V in a sorted "K=V" vector (replacing an existing K). The strings
+ * that start with "K=" sort together, and there is at most one: a binary
+ * search finds it, or where K=V goes (no sort per variable: 20000 env steps
+ * were quadratic-times-log here). */
 static void env_set(char ***env, size_t *n, const char *k, const char *v)
 {
-	size_t i, kl = strlen(k);
+	size_t kl = strlen(k), i;
+	char *kv = xasprintf("%s=%s", k, v);
 
-	for (i = 0; i < *n; i++)
-		if (strncmp((*env)[i], k, kl) == 0 && (*env)[i][kl] == '=') {
-			free((*env)[i]);
-			(*env)[i] = xasprintf("%s=%s", k, v);
-			return;
-		}
-	*env = xrealloc(*env, sizeof(**env) * (*n + 1));
-	(*env)[(*n)++] = xasprintf("%s=%s", k, v);
-	qsort(*env, *n, sizeof(**env), cmp_str);
+	kv[kl + 1] = '\0'; /* "K=" for the lookup */
+	i = env_lower(*env, *n, kv);
+	kv[kl + 1] = v[0];
+	if (i < *n && strncmp((*env)[i], kv, kl + 1) == 0) {
+		free((*env)[i]);
+		(*env)[i] = kv;
+		return;
+	}
+	i = env_lower(*env, *n, kv);
+	if ((*n & (*n - 1)) == 0) /* grow in powers of two */
+		*env = xrealloc(*env, sizeof(**env) * (*n ? *n * 2 : 1));
+	memmove(*env + i + 1, *env + i, sizeof(**env) * (*n - i));
+	(*env)[i] = kv;
+	(*n)++;
 }
 
 static char **env_copy(char **env, size_t n)
@@ -377,8 +405,9 @@ static char **env_copy(char **env, size_t n)
 }
 
 /* The workdir (or user) an image leaves in effect: its own config, else its
- * last workdir (user) step, else its parent's. Registry and rootfs parents:
- * the engine default ("/", no user). */
+ * last workdir (user) step, else its parent's. A registry reference: its
+ * image's config as the engine reported it (resolve_refs); rootfs parents and
+ * unset fields: the engine default ("/", no user). */
 static const char *inherited(const struct node *n, int want_user)
 {
 	size_t i;
@@ -391,6 +420,11 @@ static const char *inherited(const struct node *n, int want_user)
 		for (i = im->nsteps; i-- > 0;)
 			if (im->steps[i].kind == (want_user ? STEP_USER : STEP_WORKDIR) && im->steps[i].args.n)
 				return im->steps[i].args.v[0];
+	}
+	if (n && n->kind == NODE_REF) {
+		const char *v = want_user ? n->ref_user : n->ref_workdir;
+		if (v && *v)
+			return v;
 	}
 	return want_user ? NULL : "/";
 }
@@ -435,8 +469,13 @@ static void compute_image(struct node *n)
 
 		sk->workdir = xstrdup(workdir);
 		sk->user = user ? xstrdup(user) : NULL;
-		sk->env = env_copy(env, nenv);
-		sk->nenv = nenv;
+		/* env, workdir and user steps only tag (they run nothing): their
+		 * env is needed only as the image's final one, on the last step */
+		if (i + 1 == im->nsteps ||
+		    (st->kind != STEP_ENV && st->kind != STEP_WORKDIR && st->kind != STEP_USER)) {
+			sk->env = env_copy(env, nenv);
+			sk->nenv = nenv;
+		}
 		sk->desc = step_desc(st);
 		step_self(st, sk->self);
 
@@ -673,6 +712,8 @@ struct manifest *manifest_parse(const char *text, size_t len)
 	const char *p = text, *end = text + len;
 	int ended = 0, first = 1;
 
+	if (memchr(text, 0, len)) /* never written: a NUL would cut a name short */
+		goto bad;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n;
@@ -691,6 +732,7 @@ struct manifest *manifest_parse(const char *text, size_t len)
 			memcpy(m->key, p + 4, 32);
 		} else if (n > 40 && memcmp(p, "parent ", 7) == 0 && is_hex32(p + 7)) {
 			memcpy(m->parent_key, p + 7, 32);
+			free(m->parent); /* a repeated line: the last one counts */
 			m->parent = unescape(p + 40, n - 40);
 		} else if (n == 37 && memcmp(p, "base ", 5) == 0 && is_hex32(p + 5)) {
 			memcpy(m->base, p + 5, 32);

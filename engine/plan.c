@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graphbuild/build.h"
 #include "graphbuild/docker.h"
 #include "graphbuild/graph.h"
 #include "graphbuild/key.h"
+#include "graphbuild/names.h"
 #include "graphbuild/plan.h"
 #include "graphbuild/registry.h"
 #include "graphbuild/state.h"
@@ -41,73 +41,6 @@ void plan_note(struct node_plan *np, const char *fmt, ...)
 	np->notes = xrealloc(np->notes, sizeof(*np->notes) * (np->nnotes + 1));
 	np->notes[np->nnotes++] = xvasprintf(fmt, ap);
 	va_end(ap);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int keyset_has(const struct keyset *ks, const char *hex)
-{
-	return ks && ks->n && bsearch(&hex, ks->v, ks->n, sizeof(*ks->v), cmp_str) != NULL;
-}
-
-void keyset_free(struct keyset *ks)
-{
-	size_t i;
-
-	for (i = 0; i < ks->n; i++)
-		free(ks->v[i]);
-	free(ks->v);
-	ks->v = NULL;
-	ks->n = 0;
-}
-
-struct keys_req {
-	struct keyset *ks;
-	char *err;
-	int done;
-};
-
-static void on_images(void *arg, const struct docker_result *r)
-{
-	static const char prefix[] = KEY_CACHE_REPO ":";
-	struct keys_req *q = arg;
-	size_t i, j;
-
-	q->done = 1;
-	if (!r->ok) {
-		q->err = xstrdup(r->error ? r->error : "engine: image list failed");
-		return;
-	}
-	for (i = 0; i < r->nimages; i++)
-		for (j = 0; j < r->images[i].ntags; j++) {
-			const char *t = r->images[i].tags[j];
-
-			if (strncmp(t, prefix, sizeof(prefix) - 1) != 0 || strlen(t) != sizeof(prefix) - 1 + 32)
-				continue;
-			q->ks->v = xrealloc(q->ks->v, sizeof(*q->ks->v) * (q->ks->n + 1));
-			q->ks->v[q->ks->n++] = xstrdup(t + sizeof(prefix) - 1);
-		}
-	if (q->ks->n) /* v is NULL on an engine without graphbuild images */
-		qsort(q->ks->v, q->ks->n, sizeof(*q->ks->v), cmp_str);
-}
-
-int plan_engine_keys(struct docker *d, struct keyset *ks, char **err)
-{
-	struct keys_req q = {ks, NULL, 0};
-
-	if (docker_image_list(d, "graphbuild.key", on_images, &q) < 0) {
-		*err = xstrdup("engine: cannot start the image list request");
-		return -1;
-	}
-	docker_run_loop(d);
-	if (q.err) {
-		*err = q.err;
-		return -1;
-	}
-	return 0;
 }
 
 static int named(const struct plan_opts *o, const char *name)
@@ -202,19 +135,6 @@ int plan_images(struct stack *s, struct state *st, const struct keyset *ks, cons
 	return 0;
 }
 
-const char *plan_step_label(const struct node *n, size_t steps)
-{
-	const struct image *im = &n->u.image;
-	const struct node *p = im->parent;
-
-	for (; steps > 0; steps--) {
-		enum step_kind k = im->steps[steps - 1].kind;
-		if (k != STEP_ENV && k != STEP_WORKDIR && k != STEP_USER)
-			return n->kx->steps[steps - 1].hex;
-	}
-	return p && p->kind != NODE_REF ? p->keyhex : NULL;
-}
-
 /* One key asked of the cache: the node, and 0 for its own key or the number
  * of steps whose image it names. */
 struct ask {
@@ -246,7 +166,7 @@ void plan_cache(struct stack *s, const struct keyset *ks, struct registry *r, ch
 		for (k = nd->u.image.nsteps; k > 0; k--) {
 			if (keyset_has(ks, nd->kx->steps[k - 1].hex))
 				break;
-			if (!plan_step_label(nd, k))
+			if (!names_step_label(nd, k))
 				continue;
 			asks = xrealloc(asks, sizeof(*asks) * (n + 1));
 			keys = xrealloc(keys, sizeof(*keys) * (n + 1));
@@ -290,43 +210,6 @@ void plan_cache(struct stack *s, const struct keyset *ks, struct registry *r, ch
 	free(hit);
 	free(keys);
 	free(asks);
-}
-
-static void on_reuse_tagged(void *arg, const struct docker_result *r)
-{
-	const struct node *n = arg;
-
-	if (!r->ok)
-		warn("tag %s:latest: %s", n->name, r->error ? r->error : "failed");
-}
-
-void plan_record_reused(struct stack *s, struct state *st, struct docker *d)
-{
-	size_t i;
-	int any = 0;
-
-	for (i = 0; i < s->norder; i++) {
-		struct node *n = s->order[i];
-		struct manifest *old;
-
-		if (!n->selected || n->kind == NODE_SERVICE || n->kind == NODE_REF || !n->np ||
-		    n->np->action != PLAN_REUSE || !n->np->on_engine || !n->kx || !n->kx->m)
-			continue;
-		old = state_manifest(st, n->name);
-		if (!old || strcmp(old->key, n->keyhex) != 0) {
-			char *src = xasprintf(KEY_CACHE_REPO ":%s", n->keyhex);
-			char *repo = build_latest_repo(s, n);
-
-			state_save_manifest(st, n->name, n->kx->m);
-			if (docker_image_tag(d, src, repo, "latest", on_reuse_tagged, n) == 0)
-				any = 1;
-			free(src);
-			free(repo);
-		}
-		manifest_free(old);
-	}
-	if (any)
-		docker_run_loop(d);
 }
 
 size_t plan_pending(const struct stack *s)
@@ -390,6 +273,52 @@ static void json_reasons(struct buf *b, const struct node_plan *np)
 	buf_addc(b, ']');
 }
 
+/* The host command a build of n would run (a rootfs command), or NULL. */
+static const char *host_command(const struct node *n)
+{
+	if (n->kind != NODE_ROOTFS || !n->u.rootfs.command || !n->np || n->np->action != PLAN_BUILD)
+		return NULL;
+	return n->u.rootfs.command;
+}
+
+/* The imported module a node was declared in: positions inside an imported
+ * module name its URL (without the pin); NULL for the stack's own files. */
+static const char *node_module(const struct node *n)
+{
+	const char *f = n->pos.file;
+
+	return f && (!strncmp(f, "https://", 8) || !strncmp(f, "http://", 7)) ? f : NULL;
+}
+
+static void json_host_commands(struct buf *b, const struct stack *s)
+{
+	size_t i;
+	int first = 1;
+
+	buf_adds(b, ",\n  \"host_commands\": [");
+	for (i = 0; i < s->norder; i++) {
+		const struct node *n = s->order[i];
+		const char *cmd = host_command(n);
+
+		if (!n->selected || !cmd)
+			continue;
+		buf_adds(b, first ? "\n    {\"node\": " : ",\n    {\"node\": ");
+		first = 0;
+		buf_json_str(b, image_label(n));
+		buf_adds(b, ", \"command\": ");
+		buf_json_str(b, cmd);
+		buf_adds(b, ", \"file\": ");
+		buf_json_str(b, n->pos.file);
+		buf_printf(b, ", \"line\": %d, \"module\": ", n->pos.line);
+		if (node_module(n))
+			buf_json_str(b, node_module(n));
+		else
+			buf_adds(b, "null");
+		buf_addc(b, '}');
+	}
+	buf_adds(b, first ? "]" : "\n  ]");
+}
+
 static void print_json(const struct stack *s, char **orphans, size_t norphans)
 {
 	struct buf b = {0};
@@ -451,7 +380,9 @@ static void print_json(const struct stack *s, char **orphans, size_t norphans)
 		buf_json_str(&b, orphans[i]);
 		buf_adds(&b, ", \"action\": \"remove\", \"reasons\": [\"no longer in the stack (--remove-orphans is on by default)\"]}");
 	}
-	buf_adds(&b, first ? "]\n}\n" : "\n  ]\n}\n");
+	buf_adds(&b, first ? "]" : "\n  ]");
+	json_host_commands(&b, s);
+	buf_adds(&b, "\n}\n");
 	fwrite(b.data, 1, b.len, stdout);
 	buf_free(&b);
 }
@@ -489,6 +420,15 @@ static void print_text(const struct stack *s, char **orphans, size_t norphans, c
 		       n->kind == NODE_REF ? (n->ref_id ? n->ref_id : "") : key_short(n->keyhex));
 		for (j = 0; j < n->np->nreasons; j++)
 			printf("             %s\n", n->np->reasons[j]);
+		if (host_command(n)) {
+			const char *cmd = host_command(n);
+
+			printf("             runs on this host: %.*s%s", (int)strcspn(cmd, "\n"), cmd,
+			       strchr(cmd, '\n') ? " …" : "");
+			if (node_module(n))
+				printf(" (from the imported module %s)", node_module(n));
+			printf("\n");
+		}
 	}
 	any = 0;
 	for (i = 0; i < s->norder; i++) {

@@ -136,10 +136,25 @@ static void prefix(struct ptask *t, char *out, size_t n)
 		snprintf(out, n, "[%s]", t->name);
 }
 
+static void add_line(struct ptask *t, const char *s, size_t n);
+
 void progress_step(struct ptask *t, int i, const char *desc)
 {
 	char pre[256];
+	size_t k;
 
+	if (i != t->step) {
+		/* a new step: the tail is its own output, never the one before's */
+		if (t->partial.len) {
+			add_line(t, t->partial.data, t->partial.len);
+			t->partial.len = 0;
+		}
+		for (k = 0; k < TAIL_LINES; k++) {
+			free(t->ring[k]);
+			t->ring[k] = NULL;
+		}
+		t->ringpos = t->nring = 0;
+	}
 	t->step = i;
 	free(t->desc);
 	t->desc = xstrdup(desc ? desc : "");

@@ -31,6 +31,7 @@
 #include "graphbuild/docker.h"
 #include "graphbuild/http.h"
 #include "graphbuild/key.h"
+#include "graphbuild/names.h"
 #include "graphbuild/registry.h"
 #include "graphbuild/util.h"
 
@@ -57,8 +58,15 @@ struct registry {
 	char *bearer;              /* "Authorization: Bearer T" (cached), or NULL */
 	uint64_t bearer_until;     /* now_ms() bound of its validity */
 	size_t nops;               /* lookups, pulls and pushes in flight */
+	struct op *ops;            /* pulls and pushes in flight (registry_cancel_for) */
+	char **rejected;           /* keys whose pulled image had the wrong key label */
+	size_t nrejected;
+	char *rejected_path;       /* where they are remembered across runs, or NULL */
+	int rejected_dirty;
 	struct registry_stats st;
 };
+
+struct op;
 
 /* ---- names ---- */
 
@@ -73,6 +81,16 @@ static int is_loopback(const char *host)
 		return sscanf(host, "%d.%d.%d.%d%c", &a, &b, &c, &d, &end) == 4;
 	}
 	return 0;
+}
+
+/* Why a registry did not answer, for people: a TLS handshake answered in
+ * plain HTTP (OpenSSL's "wrong version number") is named as such. */
+static const char *reach_error(const char *error)
+{
+	if (error && strstr(error, "wrong version number"))
+		return "this registry speaks plain HTTP; graphbuild uses it only on loopback "
+		       "(or with `http://` and a warning)";
+	return error ? error : "no reply";
 }
 
 /* The host part of "host:port" / "[v6]:port", malloc'd. */
@@ -143,6 +161,9 @@ struct registry *registry_new(struct uv_loop_s *loop, const char *cache, char **
 	r->name = xasprintf("%s/%s", host, r->repo);
 	if (!scheme)
 		scheme = is_loopback(bare) ? "http" : "https";
+	else if (strcmp(scheme, "http") == 0 && !is_loopback(bare))
+		warn("cache %s: plain http:// to a non-loopback registry: lookups and transfers go in clear text",
+		     cache);
 	if (strcmp(host, "docker.io") == 0 || strcmp(host, "index.docker.io") == 0) {
 		r->api = xstrdup("https://registry-1.docker.io");
 		auth_host = xstrdup("index.docker.io");
@@ -205,6 +226,15 @@ void registry_cancel(struct registry *r)
 		http_cancel_all(r->h);
 }
 
+void registry_drain(struct registry *r)
+{
+	if (!r)
+		return;
+	registry_cancel(r);
+	while (r->nops)
+		uv_run(r->loop, UV_RUN_ONCE);
+}
+
 void registry_free(struct registry *r)
 {
 	if (!r)
@@ -223,7 +253,79 @@ void registry_free(struct registry *r)
 	free(r->userpwd);
 	free(r->xauth);
 	free(r->bearer);
+	for (size_t i = 0; i < r->nrejected; i++)
+		free(r->rejected[i]);
+	free(r->rejected);
+	free(r->rejected_path);
 	free(r);
+}
+
+static void rejected_add(struct registry *r, const char *key)
+{
+	if (registry_rejected(r, key))
+		return;
+	r->rejected = xrealloc(r->rejected, sizeof *r->rejected * (r->nrejected + 1));
+	r->rejected[r->nrejected++] = xstrdup(key);
+	r->rejected_dirty = 1;
+}
+
+static void rejected_drop(struct registry *r, const char *key)
+{
+	for (size_t i = 0; i < r->nrejected; i++)
+		if (!strcmp(r->rejected[i], key)) {
+			free(r->rejected[i]);
+			r->rejected[i] = r->rejected[--r->nrejected];
+			r->rejected_dirty = 1;
+			return;
+		}
+}
+
+/* The file: one "CACHE KEY" line per poisoned tag, of every cache the
+ * project used. */
+void registry_rejected_load(struct registry *r, const char *path)
+{
+	char *text, *line, *save = NULL;
+	size_t nlen = strlen(r->name);
+
+	free(r->rejected_path);
+	r->rejected_path = xstrdup(path);
+	if (!(text = read_file(path, NULL)))
+		return;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (!strncmp(line, r->name, nlen) && line[nlen] == ' ' && line[nlen + 1])
+			rejected_add(r, line + nlen + 1);
+	r->rejected_dirty = 0;
+	free(text);
+}
+
+void registry_rejected_save(struct registry *r)
+{
+	struct buf b = {0};
+	char *text, *line, *save = NULL;
+	size_t nlen = strlen(r->name);
+
+	if (!r->rejected_path || !r->rejected_dirty)
+		return;
+	if ((text = read_file(r->rejected_path, NULL))) {
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			if (strncmp(line, r->name, nlen) || line[nlen] != ' ')
+				buf_printf(&b, "%s\n", line);
+		free(text);
+	}
+	for (size_t i = 0; i < r->nrejected; i++)
+		buf_printf(&b, "%s %s\n", r->name, r->rejected[i]);
+	if (b.len || !access(r->rejected_path, F_OK))
+		write_file_atomic(r->rejected_path, b.data ? b.data : "", b.len);
+	buf_free(&b);
+	r->rejected_dirty = 0;
+}
+
+int registry_rejected(const struct registry *r, const char *key)
+{
+	for (size_t i = 0; i < r->nrejected; i++)
+		if (!strcmp(r->rejected[i], key))
+			return 1;
+	return 0;
 }
 
 /* ---- the auth challenge ---- */
@@ -392,9 +494,9 @@ static void on_head(void *arg, const struct http_response *res)
 		char *e;
 		if (res->error && res->status == 0) {
 			e = xstrdup(res->error);
-			if (strcmp(res->error, "cancelled") != 0 && !c->down && !c->warning)
+			if (res->fail != HTTP_FAIL_CANCELLED && !c->down && !c->warning)
 				c->warning = xasprintf("cache %s unreachable: %s; building locally",
-				                       c->r->name, res->error);
+				                       c->r->name, reach_error(res->error));
 			c->down = 1;
 		} else
 			e = xasprintf("HEAD %s: HTTP %ld", c->keys[it->i], res->status);
@@ -512,11 +614,11 @@ static void on_ping(void *arg, const struct http_response *res)
 	char *ch;
 
 	if (res->status == 0) {
-		if (res->error && strcmp(res->error, "cancelled") == 0)
+		if (res->fail == HTTP_FAIL_CANCELLED)
 			fail_check(c, xasprintf("cache %s: cancelled", r->name));
 		else
 			fail_check(c, xasprintf("cache %s unreachable: %s; building locally", r->name,
-			                        res->error ? res->error : "no reply"));
+			                        reach_error(res->error)));
 		return;
 	}
 	if (res->status == 200) {
@@ -636,9 +738,37 @@ struct op {
 	int dead;                  /* it failed: abort the engine call */
 	int finished;              /* cb was called (the op still counts in nops
 	                              until the ping is back and frees it) */
+	struct http_req *req;      /* its ping in flight, or NULL */
 	registry_cb cb;
 	void *arg;
+	struct op *next, *prev;    /* r->ops */
 };
+
+static void op_free(struct op *o);
+
+static void op_link(struct op *o)
+{
+	struct registry *r = o->r;
+	r->nops++;
+	o->next = r->ops;
+	if (r->ops)
+		r->ops->prev = o;
+	r->ops = o;
+}
+
+/* The op leaves nops and the list, and is freed. */
+static void op_gone(struct op *o)
+{
+	struct registry *r = o->r;
+	if (o->prev)
+		o->prev->next = o->next;
+	else
+		r->ops = o->next;
+	if (o->next)
+		o->next->prev = o->prev;
+	r->nops--;
+	op_free(o);
+}
 
 static struct op *op_new(struct docker *d, struct registry *r, const char *key, int push,
                          registry_cb cb, void *arg)
@@ -649,7 +779,7 @@ static struct op *op_new(struct docker *d, struct registry *r, const char *key, 
 	o->key = xstrdup(key);
 	o->ref = registry_ref(r, key);
 	o->repo_host = xasprintf("%s/%s", r->host, r->repo);
-	o->src = xasprintf("%s:%s", KEY_CACHE_REPO, key);
+	o->src = names_cache_ref(key);
 	o->push = push;
 	o->cb = cb;
 	o->arg = arg;
@@ -676,6 +806,7 @@ static void op_finish(struct op *o)
 	if (o->err)
 		r->st.failed++;
 	else if (o->push) {
+		rejected_drop(r, o->key); /* the genuine image is there now */
 		r->st.pushed++;
 		r->st.push_ms += ms;
 	} else {
@@ -684,10 +815,8 @@ static void op_finish(struct op *o)
 	}
 	o->cb(o->arg, o->err, o->err ? NULL : o->id);
 	o->finished = 1;
-	if (!o->probing) { /* else the watcher's ping frees it when it is back */
-		r->nops--;
-		op_free(o);
-	}
+	if (!o->probing) /* else the watcher's ping frees it when it is back */
+		op_gone(o);
 }
 
 static void op_err(struct op *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -707,9 +836,9 @@ static void on_watch_ping(void *arg, const struct http_response *res)
 {
 	struct op *o = arg;
 	o->probing = 0;
+	o->req = NULL;
 	if (o->finished) {
-		o->r->nops--;
-		op_free(o);
+		op_gone(o);
 		return;
 	}
 	if (res->status == 0) {
@@ -725,7 +854,8 @@ static int on_status(void *arg, const char *status)
 	if (o->dead)
 		return -1;
 	if (strncmp(status, "Retrying in ", 12) == 0 && !o->probing) {
-		o->probing = ping(o->r, on_watch_ping, o) != NULL;
+		o->req = ping(o->r, on_watch_ping, o);
+		o->probing = o->req != NULL;
 	}
 	return 0;
 }
@@ -765,8 +895,9 @@ static void on_pull_inspected(void *arg, const struct docker_result *res)
 		return;
 	}
 	if (!label || strcmp(label, o->want) != 0) {
-		op_err(o, "registry image %s has key label %s, not %s: rejected", o->ref,
+		op_err(o, "registry image %s has key label %s, not %s: rejected (build --push replaces it)", o->ref,
 		       label ? label : "(none)", o->want);
+		rejected_add(o->r, o->key);
 		untag(o);
 		return;
 	}
@@ -800,7 +931,7 @@ int registry_pull(struct docker *d, struct registry *r, const char *key, const c
 		op_free(o);
 		return -1;
 	}
-	r->nops++;
+	op_link(o);
 	return 0;
 }
 
@@ -834,9 +965,10 @@ static void on_push_tagged(void *arg, const struct docker_result *res)
 static void on_push_ping(void *arg, const struct http_response *res)
 {
 	struct op *o = arg;
+	o->req = NULL;
 	if (res->status == 0) {
 		op_err(o, "push %s to %s: registry unreachable: %s", o->key, o->r->name,
-		       res->error ? res->error : "no reply");
+		       reach_error(res->error));
 		op_finish(o);
 		return;
 	}
@@ -849,10 +981,25 @@ static void on_push_ping(void *arg, const struct http_response *res)
 int registry_push(struct docker *d, struct registry *r, const char *key, registry_cb cb, void *arg)
 {
 	struct op *o = op_new(d, r, key, 1, cb, arg);
-	if (!ping(r, on_push_ping, o)) {
+	if (!(o->req = ping(r, on_push_ping, o))) {
 		op_free(o);
 		return -1;
 	}
-	r->nops++;
+	op_link(o);
 	return 0;
+}
+
+void registry_cancel_for(struct registry *r, const void *arg)
+{
+	struct op *o;
+
+	if (!r)
+		return;
+	for (o = r->ops; o; o = o->next)
+		if (o->arg == arg && !o->finished) {
+			o->dead = 1; /* the status watcher aborts the engine's stream */
+			if (o->req)
+				http_cancel(o->req);
+			docker_cancel_for(o->d, o);
+		}
 }

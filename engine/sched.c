@@ -3,8 +3,10 @@
  * estimate plus the longest chain of dependents after it) starts first, ties
  * in declaration order; at most `jobs` counted jobs run at once. A failure
  * skips the job's transitive dependents and lets independent work continue
- * (fail_fast: cancels running jobs and starts nothing more). SIGINT cancels
- * every running job and starts nothing new.
+ * (fail_fast: cancels running jobs and starts nothing more). SIGINT, SIGTERM
+ * and SIGHUP alike cancel every running job and start nothing new; a second
+ * one runs the abort hook (synchronous best-effort cleanup) and exits at
+ * once with 128 + its number.
  *
  * Jobs are started only from the `kick` timer callback (a fresh loop
  * iteration), never from inside another job's callback, so a job's start
@@ -14,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -49,14 +52,16 @@ struct sched_job {
 struct sched {
 	uv_loop_t *loop;
 	uv_timer_t kick;         /* starts ready jobs from a fresh iteration */
-	uv_signal_t sigint;
+	uv_signal_t sigs[3];     /* SIGINT, SIGTERM, SIGHUP */
+	void (*abort_fn)(void *);
+	void *abort_arg;
 	int jobs, fail_fast;
 	struct sched_job **v;
 	size_t n;
 	int running_counted;
 	int stopping;            /* start nothing new (fail-fast or SIGINT) */
 	int cancel_pending;      /* send ops->cancel to running jobs at the next kick */
-	int interrupted;
+	int interrupted;         /* the first signal's number, or 0 */
 	int nfailed;
 	int nclosing;
 };
@@ -69,9 +74,11 @@ struct sched *sched_new(struct uv_loop_s *loop, int jobs, int fail_fast)
 	s->jobs = jobs < 1 ? 1 : jobs;
 	s->fail_fast = fail_fast;
 	uv_timer_init(loop, &s->kick);
-	uv_signal_init(loop, &s->sigint);
 	s->kick.data = s;
-	s->sigint.data = s;
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(loop, &s->sigs[i]);
+		s->sigs[i].data = s;
+	}
 	return s;
 }
 
@@ -98,9 +105,10 @@ void sched_free(struct sched *s)
 	free(s->v);
 	s->v = NULL;
 	s->n = 0;
-	s->nclosing = 2;
+	s->nclosing = 4;
 	uv_close((uv_handle_t *)&s->kick, on_close);
-	uv_close((uv_handle_t *)&s->sigint, on_close);
+	for (i = 0; i < 3; i++)
+		uv_close((uv_handle_t *)&s->sigs[i], on_close);
 }
 
 struct sched_job *sched_add(struct sched *s, struct node *n, const struct sched_ops *ops,
@@ -323,12 +331,19 @@ static void on_kick(uv_timer_t *t)
 				skip(s->v[i]);
 }
 
-static void on_sigint(uv_signal_t *h, int signum)
+static void on_signal(uv_signal_t *h, int signum)
 {
 	struct sched *s = h->data;
 
-	(void)signum;
-	s->interrupted = 1;
+	if (s->interrupted) {
+		/* The second signal: the user means it. Best-effort synchronous
+		 * cleanup, then out; what is left (build containers) carries a
+		 * label the next run sweeps. */
+		if (s->abort_fn)
+			s->abort_fn(s->abort_arg);
+		_exit(128 + signum);
+	}
+	s->interrupted = signum;
 	s->stopping = 1;
 	s->cancel_pending = 1;
 	kick(s);
@@ -350,13 +365,16 @@ int sched_run(struct sched *s)
 
 	for (i = 0; i < s->n; i++)
 		prio(s->v[i], 0);
-	uv_signal_start(&s->sigint, on_sigint, SIGINT);
+	uv_signal_start(&s->sigs[0], on_signal, SIGINT);
+	uv_signal_start(&s->sigs[1], on_signal, SIGTERM);
+	uv_signal_start(&s->sigs[2], on_signal, SIGHUP);
 	uv_timer_start(&s->kick, on_kick, 0, 0);
 	while (!all_finished(s) || uv_is_active((uv_handle_t *)&s->kick))
 		uv_run(s->loop, UV_RUN_ONCE);
-	uv_signal_stop(&s->sigint);
+	for (i = 0; i < 3; i++)
+		uv_signal_stop(&s->sigs[i]);
 	if (s->interrupted)
-		return 130;
+		return 128 + s->interrupted;
 	for (i = 0; i < s->n; i++)
 		if (s->v[i]->state != J_DONE)
 			return 1;
@@ -381,4 +399,10 @@ int sched_job_state(const struct sched_job *j)
 int sched_interrupted(const struct sched *s)
 {
 	return s->interrupted;
+}
+
+void sched_on_abort(struct sched *s, void (*fn)(void *arg), void *arg)
+{
+	s->abort_fn = fn;
+	s->abort_arg = arg;
 }

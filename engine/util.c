@@ -1,6 +1,7 @@
 /* util.c - diagnostics, checked allocation, the run arena, growable buffers,
  * atomic file writes. Everything else builds on these. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -287,13 +288,17 @@ int use_color(int fd)
 
 int write_file_atomic(const char *path, const void *data, size_t n)
 {
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	/* a random name in the target's directory, created O_EXCL (mkostemp):
+	 * nothing planted at a guessable name is ever followed or reused */
+	char *tmp = xasprintf("%s.tmp.XXXXXX", path);
 	const char *p = data;
 	int fd, saved;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		goto fail;
+	if (fchmod(fd, 0644) < 0)
+		goto fail_close;
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 
@@ -413,4 +418,56 @@ void buf_json_str(struct buf *b, const char *s)
 		}
 	}
 	buf_addc(b, '"');
+}
+
+void buf_lua_str(struct buf *b, const char *s)
+{
+	const unsigned char *p;
+
+	buf_addc(b, '"');
+	for (p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': buf_adds(b, "\\\""); break;
+		case '\\': buf_adds(b, "\\\\"); break;
+		case '\n': buf_adds(b, "\\n"); break;
+		case '\t': buf_adds(b, "\\t"); break;
+		case '\r': buf_adds(b, "\\r"); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				buf_printf(b, "\\%03u", *p);
+			else
+				buf_addc(b, (char)*p);
+		}
+	}
+	buf_addc(b, '"');
+}
+
+int buf_lua_name(const char *s)
+{
+	static const char *const kw[] = {"and", "break", "do", "else", "elseif", "end", "false", "for",
+		"function", "goto", "if", "in", "local", "nil", "not", "or", "repeat", "return", "then",
+		"true", "until", "while"};
+	const char *p;
+	size_t i;
+
+	if (!*s || isdigit((unsigned char)*s))
+		return 0;
+	for (p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			return 0;
+	for (i = 0; i < sizeof kw / sizeof kw[0]; i++)
+		if (!strcmp(kw[i], s))
+			return 0;
+	return 1;
+}
+
+void buf_lua_key(struct buf *b, const char *k)
+{
+	if (buf_lua_name(k)) {
+		buf_adds(b, k);
+	} else {
+		buf_addc(b, '[');
+		buf_lua_str(b, k);
+		buf_addc(b, ']');
+	}
 }

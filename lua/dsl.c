@@ -10,7 +10,9 @@
  * malloc'd memory that dsl_load frees after the call returns. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #include "graphbuild/dsl.h"
 #include "graphbuild/fetch.h"
 #include "graphbuild/graph.h"
+#include "graphbuild/jail.h"
 #include "graphbuild/util.h"
 
 #include "prelude.inc"
@@ -62,6 +65,47 @@ static int l_stat(lua_State *L)
 		return 1;
 	}
 	lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : "other");
+	return 1;
+}
+
+/* regex_error(pattern) -> nil if it compiles as health.c compiles a log
+ * probe's pattern (POSIX ERE), else regerror's message. */
+static int l_regex_error(lua_State *L)
+{
+	const char *p = luaL_checkstring(L, 1);
+	char msg[256];
+	regex_t re;
+	int rc = regcomp(&re, p, REG_EXTENDED | REG_NOSUB);
+
+	if (rc == 0) {
+		regfree(&re);
+		lua_pushnil(L);
+		return 1;
+	}
+	regerror(rc, &re, msg, sizeof msg);
+	lua_pushstring(L, msg);
+	return 1;
+}
+
+/* jail(root, rel) -> nil when rel resolves beneath root (or is simply
+ * missing), else a sentence: which symlink leaves root or dangles (jail.h). */
+static int l_jail(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1), *rel = luaL_checkstring(L, 2);
+	char *why = NULL;
+	int fd = jail_open(root, rel, O_PATH, &why), e = errno;
+
+	if (fd >= 0) {
+		close(fd);
+		lua_pushnil(L);
+	} else if (why) {
+		lua_pushstring(L, why);
+	} else if (e == EXDEV) {
+		lua_pushstring(L, "the path leaves the directory");
+	} else {
+		lua_pushnil(L);
+	}
+	free(why);
 	return 1;
 }
 
@@ -525,6 +569,7 @@ static void conv_rootfs(struct ctx *c, lua_State *L, int t, struct rootfs *r)
 	r->command = field_str(c, L, t, "command");
 	field_list(c, L, t, "inputs", &r->inputs);
 	field_list(c, L, t, "inputs_rel", &r->inputs_rel);
+	r->inputs_root = field_str(c, L, t, "inputs_root");
 	r->epoch = field_str(c, L, t, "epoch");
 }
 
@@ -682,6 +727,10 @@ static int pmain(lua_State *L)
 	lua_setfield(L, -2, "file");
 	lua_pushstring(L, c->path);
 	lua_setfield(L, -2, "path");
+	if (c->o->text) {
+		lua_pushlstring(L, c->o->text, c->o->len);
+		lua_setfield(L, -2, "text");
+	}
 	lua_pushstring(L, c->s->dir);
 	lua_setfield(L, -2, "dir");
 	lua_pushstring(L, c->cwd);
@@ -700,6 +749,10 @@ static int pmain(lua_State *L)
 	lua_setfield(L, -2, "stat");
 	lua_pushcfunction(L, l_realpath);
 	lua_setfield(L, -2, "realpath");
+	lua_pushcfunction(L, l_regex_error);
+	lua_setfield(L, -2, "regex_error");
+	lua_pushcfunction(L, l_jail);
+	lua_setfield(L, -2, "jail");
 	lua_pushcfunction(L, l_where);
 	lua_setfield(L, -2, "where");
 	lua_pushcfunction(L, l_fetch);
@@ -845,6 +898,11 @@ struct stack *dsl_load(const struct dsl_opts *o)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		warn("cannot read %s: it is a directory", c.file);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		/* a fifo would block, /dev/zero never end, /dev/null put the state in /dev */
+		warn("cannot read %s: not a regular file", c.file);
 		return NULL;
 	}
 	slash = strrchr(c.file, '/');

@@ -209,7 +209,7 @@ local function basename(p)
 end
 
 local cfg          -- set by run()
-local C            -- helpers registered by dsl.c: stat, realpath, fetch
+local C            -- helpers registered by dsl.c: stat, realpath, jail, fetch
 
 -- A path for people: relative to the stack directory when the two share
 -- more than the root (with "../" as needed), else absolute.
@@ -233,11 +233,35 @@ local function display(abs)
   return tconcat(out, "/")
 end
 
+-- Inputs (read, rootfs inputs) stay beneath their root: the stack directory
+-- for files inside it, else the declaring module's own directory; no
+-- symlink on the way may leave it (jail.h). nil, or why not.
+local function input_root(fdir)
+  if fdir ~= cfg.dir and ssub(fdir, 1, #cfg.dir + 1) == cfg.dir .. "/" then return cfg.dir end
+  return fdir
+end
+
+local function input_jail(fdir, p)
+  local root = input_root(fdir)
+  local sub = ssub(fdir, #root + 2)
+  local rel = normalize(sub == "" and p or sub .. "/" .. p)
+  if ssub(p, 1, 1) == "/" or rel == ".." or ssub(rel, 1, 3) == "../" then
+    return sfmt(" is outside %s (read and rootfs inputs stay beneath it)", display(root))
+  end
+  local why = C.jail(root, rel)
+  if why then return ": " .. why end
+  return nil
+end
+
 ---------------------------------------------------------------------------
 -- Value checks. ctx is a position with a label: { file, line, what = 'service "api"' }.
 
 local function tfail(ctx, fmt, ...)
   fail(ctx, "%s: " .. fmt, ctx.what, ...)
+end
+
+local function pos_what(pos, what)
+  return { file = pos.file, line = pos.line, what = what }
 end
 
 local function integer_keys(ctx, key, t)
@@ -263,10 +287,35 @@ local function scalar_string(v)
   return nil
 end
 
+-- A string for messages: control characters (NUL, newline, ...) as escapes,
+-- so a message is never cut at a NUL or broken across lines.
+local ctl_names = { ["\0"] = "\\0", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function shown(v)
+  return (sgsub(v, "%c", function(c) return ctl_names[c] or sfmt("\\x%02x", sbyte(c)) end))
+end
+
+-- NUL never reaches the engine intact (C strings end there).
+local function no_nul(ctx, key, v)
+  if sfind(v, "\0", 1, true) then
+    tfail(ctx, "'%s' contains a NUL character: '%s'", key, shown(v))
+  end
+  return v
+end
+
+-- Paths and names: no control character at all (a newline in a mount
+-- target or an env name is a typo, never what was meant).
+local function no_ctl(ctx, key, v)
+  if sfind(v, "%c") then
+    tfail(ctx, "'%s' contains a control character: '%s'", key, shown(v))
+  end
+  return v
+end
+
 local V = {}
 
 function V.str(ctx, key, v)
   if type(v) ~= "string" then tfail(ctx, "'%s' must be a string, got %s", key, describe(v)) end
+  if sfind(v, "\0", 1, true) then no_nul(ctx, key, v) end
   return v
 end
 
@@ -276,8 +325,16 @@ function V.nonempty(ctx, key, v)
   return v
 end
 
+-- A path or name: non-empty, no control characters.
+function V.path(ctx, key, v)
+  if type(v) ~= "string" then tfail(ctx, "'%s' must be a string, got %s", key, describe(v)) end
+  if v == "" then tfail(ctx, "'%s' must not be empty", key) end
+  if sfind(v, "%c") then no_ctl(ctx, key, v) end
+  return v
+end
+
 function V.abspath(ctx, key, v)
-  V.nonempty(ctx, key, v)
+  V.path(ctx, key, v)
   if ssub(v, 1, 1) ~= "/" then tfail(ctx, "'%s' must be an absolute path, got '%s'", key, v) end
   return v
 end
@@ -297,6 +354,7 @@ function V.strlist(ctx, key, v)
     if type(v[i]) ~= "string" then
       tfail(ctx, "'%s' item %d must be a string, got %s", key, i, describe(v[i]))
     end
+    if sfind(v[i], "\0", 1, true) then no_nul(ctx, key, v[i]) end
     out[i] = v[i]
   end
   return out
@@ -312,38 +370,83 @@ function V.strmap(ctx, key, v)
       tfail(ctx, "'%s' must be a table of strings (NAME = \"value\"), but it has the key %s", key,
             tostring(k))
     end
-    if k == "" or sfind(k, "=", 1, true) or sfind(k, "\0", 1, true) then
-      tfail(ctx, "'%s' has a bad name '%s'", key, k)
+    if k == "" or sfind(k, "[=%c]") then
+      tfail(ctx, "'%s' has a bad name '%s'%s", key, shown(k),
+            k == "" and " (empty)" or sfind(k, "%c") and " (a control character)" or " (an '=')")
     end
     local s = scalar_string(x)
     if not s then tfail(ctx, "'%s' value for %s must be a string, got %s", key, k, describe(x)) end
+    if sfind(s, "\0", 1, true) then
+      tfail(ctx, "'%s' value for %s contains a NUL character: '%s'", key, k, shown(s))
+    end
     out[k] = s
+  end
+  return out
+end
+
+-- labels: graphbuild.* is graphbuild's own (project, node, key), never the user's.
+function V.labels(ctx, key, v)
+  local out = V.strmap(ctx, key, v)
+  local bad = {}
+  for k in pairs(out) do
+    if ssub(slower(k), 1, 11) == "graphbuild." then bad[#bad + 1] = k end
+  end
+  if #bad > 0 then
+    tsort(bad)
+    tfail(ctx, "label '%s' uses the prefix 'graphbuild.', which graphbuild reserves for its own labels", bad[1])
+  end
+  return out
+end
+
+-- aliases: network names, held to the service-name rule.
+function V.aliases(ctx, key, v)
+  local out = V.strlist(ctx, key, v)
+  for i, a in ipairs(out) do
+    if not smatch(a, "^[%w][%w_.-]*$") or #a > 128 then
+      tfail(ctx, "'%s' item %d is a bad name '%s' (use letters, digits, '_', '.' and '-', starting with a letter or digit)",
+            key, i, shown(a))
+    end
   end
   return out
 end
 
 -- cmd / entrypoint / command: a string (shell form) or a list (exec form).
 function V.cmd(ctx, key, v)
-  if type(v) == "string" then return { "/bin/sh", "-c", v } end
+  if type(v) == "string" then return { "/bin/sh", "-c", no_nul(ctx, key, v) } end
   if not is_plain_table(v) then
     tfail(ctx, "'%s' must be a string or a list of strings, got %s", key, describe(v))
   end
   return V.strlist(ctx, key, v)
 end
 
+-- A port in a "HOST:CONTAINER" string: n, or nil and why. Leading zeros
+-- are refused whatever the length ("080" and "018080" alike), so a port is
+-- always written one way.
 local function port_number(s)
-  if not smatch(s, "^%d+$") or #s > 5 then return nil end
-  local n = tonumber(s)
-  if n >= 1 and n <= 65535 then return n end
+  if s == "" then return nil, "a port is empty" end
+  if not smatch(s, "^%d+$") then return nil, sfmt("'%s' is not a number", shown(s)) end
+  if ssub(s, 1, 1) == "0" then return nil, sfmt("'%s' has a leading zero", s) end
+  local n = #s <= 5 and tonumber(s) or 65536
+  if n > 65535 then return nil, sfmt("%s is over 65535", s) end
+  return n
+end
+
+-- Why number v is no port (nil if it is one).
+local function port_why(v)
+  if v ~= v then return "not a number" end
+  if v ~= mfloor(v) then return "not a whole number" end
+  if v < 1 then return "below 1" end
+  if v > 65535 then return "over 65535" end
   return nil
 end
 
 function V.port(ctx, key, v)
-  if mtype(v) ~= "integer" or v < 1 or v > 65535 then
-    tfail(ctx, "'%s' must be a port number (1-65535), got %s", key,
-          type(v) == "number" and tostring(v) or describe(v))
+  if type(v) ~= "number" then
+    tfail(ctx, "'%s' must be a port number (1-65535), got %s", key, describe(v))
   end
-  return v
+  local why = port_why(v)
+  if why then tfail(ctx, "'%s' must be a port number (1-65535), got %s: %s", key, tostring(v), why) end
+  return mfloor(v)
 end
 
 function V.expose(ctx, key, v)
@@ -365,35 +468,46 @@ end
 
 local units = { ms = 1, s = 1000, m = 60000, h = 3600000 }
 
--- "250ms", "2s", "1.5s", "1m30s", or a number of seconds -> milliseconds.
+local DURATION_MAX = "24 days" -- 2^31-1 ms, what the engine and libuv timers take
+
+-- "250ms", "2s", "1.5s", "1m30s", or a number of seconds -> milliseconds,
+-- or nil and why (nil: not the syntax).
 local function parse_duration(v)
   local ms
   if type(v) == "number" then
-    if v ~= v or v < 0 then return nil end
-    ms = v * 1000
+    if v ~= v then return nil, "not a number" end
+    if v < 0 then return nil, "negative" end
+    ms = v * 1000.0 -- in floats: integer arithmetic wraps (2^63 s is not -1000 ms)
   elseif type(v) == "string" and v ~= "" then
-    ms = 0
+    ms = 0.0
     local pos = 1
     while pos <= #v do
       local num, unit, e = smatch(v, "^([%d%.]+)(%a+)()", pos)
       local x = num and tonumber(num)
       if not x or not units[unit] then return nil end
-      ms = ms + x * units[unit]
+      ms = ms + x * 1.0 * units[unit]
       pos = e
     end
   else
     return nil
   end
-  ms = mfloor(ms + 0.5)
-  if ms > 2147483647 then return nil end
-  return ms
+  if ms ~= ms then return nil, "not a number" end
+  if ms > 2147483647 then return nil, "over the limit of " .. DURATION_MAX end
+  return mfloor(ms + 0.5)
+end
+
+local function duration_shown(v)
+  if type(v) == "string" then return sfmt("'%s'", shown(v)) end
+  if type(v) == "number" then return tostring(v) end
+  return describe(v)
 end
 
 function V.duration(ctx, key, v)
-  local ms = parse_duration(v)
+  local ms, why = parse_duration(v)
   if not ms then
+    if why then tfail(ctx, "bad duration %s for '%s': %s", duration_shown(v), key, why) end
     tfail(ctx, "bad duration %s for '%s' (use e.g. \"250ms\", \"2s\", \"1m\", or a number of seconds)",
-          type(v) == "string" and sfmt("'%s'", v) or describe(v), key)
+          duration_shown(v), key)
   end
   return ms
 end
@@ -403,6 +517,8 @@ function V.count(ctx, key, v)
     tfail(ctx, "'%s' must be a whole number of at least 1, got %s", key,
           type(v) == "number" and tostring(v) or describe(v))
   end
+  -- the engine keeps counts in a C int: a bigger one would wrap
+  if v > 2147483647 then tfail(ctx, "'%s' must be at most 2147483647, got %d", key, v) end
   return v
 end
 
@@ -463,6 +579,21 @@ end
 ---------------------------------------------------------------------------
 -- Registry references, names
 
+-- One path component of a Docker reference: [a-z0-9]+ runs joined by ".",
+-- "_", "__" or a run of "-" (so no separator first, last, or doubled).
+local function ref_component(c)
+  if smatch(c, "^[a-z0-9]+$") then return true end -- most names: no separator
+  if not smatch(c, "^[a-z0-9]") or not smatch(c, "[a-z0-9]$") then return false end
+  for sep in sgmatch(c, "[^a-z0-9]+") do
+    if not (sep == "." or sep == "_" or sep == "__" or smatch(sep, "^%-+$")) then return false end
+  end
+  return true
+end
+
+local REF_COMPONENT_RULE = "lowercase letters and digits, joined by one '.', one or two '_', " ..
+                           "or '-'s, starting and ending with a letter or digit"
+local REF_MAX = 255 -- Docker's limit on a repository name
+
 local function valid_ref(r)
   if #r == 0 or #r > 512 or sfind(r, "%s") then return false end
   local name, digest = smatch(r, "^([^@]+)@(.+)$")
@@ -486,12 +617,9 @@ local function valid_ref(r)
     if not smatch(parts[1], "^[%w][%w.-]*:?%d*$") then return false end
     first = 2
   end
+  if #path > REF_MAX then return false end
   for i = first, #parts do
-    local c = parts[i]
-    if not smatch(c, "^[a-z0-9]+$") and
-       not (smatch(c, "^[a-z0-9][a-z0-9._-]*[a-z0-9]$") and not sfind(c, "[._-][._-][._-]")) then
-      return false
-    end
+    if not ref_component(parts[i]) then return false end
   end
   return true
 end
@@ -520,7 +648,11 @@ local reads      -- absolute path -> true
 local project    -- { name, pos } or nil
 local vars_proxy
 
+local nodes_none = {} -- an empty list, never written
+local longest_name = 0 -- of any node, so check_ref_lengths mostly has nothing to do
+
 local function add_node(n)
+  if #n.name > longest_name then longest_name = #n.name end
   nodes[#nodes + 1] = n
   n.index = #nodes
   return n
@@ -531,7 +663,7 @@ end
 -- Positions, labels and paths as written do not make definitions differ;
 -- neither does an empty table versus an absent key.
 local canon_skip = { file = true, line = true, index = true, handle = true, what = true,
-                     tar_rel = true, inputs_rel = true, context_rel = true }
+                     tar_rel = true, inputs_rel = true, inputs_root = true, context_rel = true }
 
 local function canon(v, out)
   local t = type(v)
@@ -615,7 +747,11 @@ end
 ---------------------------------------------------------------------------
 -- Steps
 
+local used_steps = {} -- step -> true once in an image (strong: every step lives to the end anyway)
+local nmade_steps, nused_steps = 0, 0
+
 local function new_step(s)
+  nmade_steps = nmade_steps + 1
   local h = setmetatable({}, step_mt)
   steps[h] = s
   return h
@@ -628,6 +764,7 @@ local function dsl_run(arg)
   local s = { kind = "run", what = "run step", file = file, line = line, shell = false }
   local pos, ctx = s, s
   if type(arg) == "string" then
+    if sfind(arg, "\0", 1, true) then no_nul(ctx, "command", arg) end
     s.args, s.shell = { "/bin/sh", "-c", arg }, true
     return new_step(s)
   end
@@ -641,7 +778,7 @@ local function dsl_run(arg)
   end
   local c = arg[1]
   if type(c) == "string" then
-    s.args, s.shell = { "/bin/sh", "-c", c }, true
+    s.args, s.shell = { "/bin/sh", "-c", no_nul(ctx, "command", c) }, true
   elseif is_plain_table(c) then
     s.args = V.strlist(ctx, "command", c)
     if #s.args == 0 then tfail(ctx, "the exec form command is empty") end
@@ -651,7 +788,8 @@ local function dsl_run(arg)
   if arg.cache ~= nil then
     local list = V.strlist(ctx, "cache", arg.cache)
     for i, p in ipairs(list) do
-      if ssub(p, 1, 1) ~= "/" then tfail(ctx, "'cache' item %d must be an absolute path, got '%s'", i, p) end
+      if ssub(p, 1, 1) ~= "/" then tfail(ctx, "'cache' item %d must be an absolute path, got '%s'", i, shown(p)) end
+      no_ctl(ctx, "cache", p)
     end
     s.cache = list
   end
@@ -673,6 +811,7 @@ local function dsl_run(arg)
         tfail(ctx, "secret \"%s\" must be mounted at an absolute path, got %s", id,
               type(path) == "string" and sfmt("'%s'", path) or describe(path))
       end
+      no_ctl(ctx, "secrets", path)
       s.secrets[id] = path
     end
   end
@@ -680,11 +819,21 @@ local function dsl_run(arg)
 end
 
 local copy_schema = { to = true, from = true }
+local copy_slashed = {} -- copy step -> { [i] = source as written }
+
+local function copy_slash_note(s, i, src)
+  if ssub(src, -1) == "/" and #src > 1 then
+    copy_slashed[s] = copy_slashed[s] or {}
+    copy_slashed[s][i] = src
+  end
+end
 
 local function copy_source(ctx, i, src)
-  if type(src) ~= "string" or src == "" then
-    tfail(ctx, "source %d must be a non-empty string, got %s", i, describe(src))
+  if type(src) ~= "string" then
+    tfail(ctx, "source %d must be a path string, got %s", i, describe(src))
   end
+  if src == "" then tfail(ctx, "source %d is empty (copy the whole context with copy \".\")", i) end
+  if sfind(src, "%c") then no_ctl(ctx, "source", src) end
   if ssub(src, 1, 1) == "/" then
     tfail(ctx, "source '%s' must be relative to the context (absolute paths are for copy { from = IMAGE, ... })", src)
   end
@@ -704,6 +853,7 @@ local function dsl_copy(arg)
   local pos, ctx = s, s
   if type(arg) == "string" then
     s.args = { copy_source(ctx, 1, arg) }
+    copy_slash_note(s, 1, arg)
     return new_step(s)
   end
   if not is_plain_table(arg) then
@@ -714,7 +864,7 @@ local function dsl_copy(arg)
   for i = 1, n do
     if arg[i] == nil then tfail(ctx, "source %d is nil", i) end
   end
-  if arg.to ~= nil then s.to = V.nonempty(ctx, "to", arg.to) end
+  if arg.to ~= nil then s.to = V.path(ctx, "to", arg.to) end
   s.args = {}
   if arg.from ~= nil then
     s.kind = "copy_from"
@@ -724,12 +874,15 @@ local function dsl_copy(arg)
       local src = arg[i]
       if type(src) ~= "string" or ssub(src, 1, 1) ~= "/" then
         tfail(ctx, "source %d must be an absolute path in the other image, got %s", i,
-              type(src) == "string" and sfmt("'%s'", src) or describe(src))
+              type(src) == "string" and sfmt("'%s'", shown(src)) or describe(src))
       end
-      s.args[i] = src
+      s.args[i] = no_ctl(ctx, "source", src)
     end
   else
-    for i = 1, n do s.args[i] = copy_source(ctx, i, arg[i]) end
+    for i = 1, n do
+      s.args[i] = copy_source(ctx, i, arg[i])
+      copy_slash_note(s, i, arg[i])
+    end
   end
   if n > 1 and s.to ~= nil and ssub(s.to, -1) ~= "/" then
     tfail(ctx, "with several sources, 'to' must be a directory ending in '/', got '%s'", s.to)
@@ -747,14 +900,14 @@ end
 local function dsl_workdir(arg)
   local file, line = where()
   local s = { kind = "workdir", what = "workdir step", file = file, line = line }
-  s.args = { V.nonempty(s, "workdir", arg) }
+  s.args = { V.path(s, "workdir", arg) }
   return new_step(s)
 end
 
 local function dsl_user(arg)
   local file, line = where()
   local s = { kind = "user", what = "user step", file = file, line = line }
-  s.args = { V.nonempty(s, "user", arg) }
+  s.args = { V.path(s, "user", arg) }
   return new_step(s)
 end
 
@@ -762,8 +915,8 @@ end
 -- Images
 
 local image_schema = {
-  from = true, cmd = "cmd", entrypoint = "cmd", env = "strmap", workdir = "nonempty",
-  user = "nonempty", expose = "expose", labels = "strmap", context = "nonempty",
+  from = true, cmd = "cmd", entrypoint = "cmd", env = "strmap", workdir = "path",
+  user = "path", expose = "expose", labels = "labels", context = "path",
   ignore = "strlist", dockerfile = "nonempty", args = "strmap", target = "nonempty",
 }
 
@@ -781,12 +934,27 @@ end
 
 -- Flattens the array items of an image into steps (a plain list of steps
 -- may appear among them, so shared step lists can be spliced in).
-local function collect_steps(ctx, spec, nitems, out)
+local MAX_STEP_NESTING = 200
+
+-- open: the lists being flattened (made at the first nested list: most
+-- images have none), so a list that contains itself is caught.
+local function collect_steps(ctx, spec, nitems, out, open, depth)
   for i = 1, nitems do
     local v = spec[i]
-    if steps[v] then
-      out[#out + 1] = steps[v]
+    local st = steps[v]
+    if st then
+      out[#out + 1] = st
+      if not used_steps[st] then
+        used_steps[st] = true
+        nused_steps = nused_steps + 1
+      end
     elseif is_plain_table(v) then
+      open = open or { [spec] = true }
+      depth = depth or 0
+      if open[v] then tfail(ctx, "item %d: the step list contains itself", i) end
+      if depth >= MAX_STEP_NESTING then
+        tfail(ctx, "step lists nested too deep (more than %d levels)", MAX_STEP_NESTING)
+      end
       local n = 0
       for k in pairs(v) do
         if mtype(k) ~= "integer" or k < 1 then
@@ -794,7 +962,9 @@ local function collect_steps(ctx, spec, nitems, out)
         end
         if k > n then n = k end
       end
-      collect_steps(ctx, v, n, out)
+      open[v] = true
+      collect_steps(ctx, v, n, out, open, depth + 1)
+      open[v] = nil
     elseif v == nil then
       tfail(ctx, "item %d is nil (a misspelt step or variable?)", i)
     elseif type(v) == "string" then
@@ -852,6 +1022,18 @@ local function image_body(name, pos, p)
       contexts[n.context_rel] = abs
     end
     n.context = abs
+    -- "src/f/" names a directory: a file there is a typo the copy would hide
+    for _, st in ipairs(next(copy_slashed) and n.steps or nodes_none) do
+      if copy_slashed[st] then
+        for i = 1, #st.args do
+          local raw = copy_slashed[st][i]
+          if raw and C.stat(join(abs, st.args[i])) == "file" then
+            fail(st, "copy step: source '%s' ends in '/' but is a file (write '%s')", raw,
+                 ssub(raw, 1, -2))
+          end
+        end
+      end
+    end
 
     local old = images[name]
     if old then
@@ -877,6 +1059,9 @@ local function dsl_image(name)
   local pos = caller_pos()
   check_name(pos, "image", name, "^[a-z0-9][a-z0-9_.-]*$",
              "use lowercase letters, digits, '_', '.' and '-', starting with a letter or digit")
+  if not ref_component(name) then
+    fail(pos, "image \"%s\": bad name (it names a Docker repository: %s)", name, REF_COMPONENT_RULE)
+  end
   return image_body(name, pos, pending_decl(sfmt('image "%s"', name), pos))
 end
 
@@ -903,6 +1088,9 @@ local function dsl_rootfs(spec, fi)
   if spec.name ~= nil then
     check_name(pos, "rootfs", spec.name, "^[a-z0-9][a-z0-9_.-]*$",
                "use lowercase letters, digits, '_', '.' and '-', starting with a letter or digit")
+    if not ref_component(spec.name) then
+      fail(pos, "rootfs \"%s\": bad name (it names a Docker repository: %s)", spec.name, REF_COMPONENT_RULE)
+    end
     ctx.what = sfmt('rootfs "%s"', spec.name)
   end
   local n = { kind = "rootfs", file = pos.file, line = pos.line }
@@ -925,9 +1113,12 @@ local function dsl_rootfs(spec, fi)
   elseif n.command then
     n.inputs_rel = n.inputs or {}
     n.inputs = {}
+    if #n.inputs_rel > 0 then n.inputs_root = input_root(fdir) end
     local parts = { "command", n.command, n.epoch or "" }
     for i, p in ipairs(n.inputs_rel) do
       if p == "" then tfail(ctx, "'inputs' item %d is empty", i) end
+      local jerr = input_jail(fdir, p)
+      if jerr then tfail(ctx, "'inputs' item '%s'%s", p, jerr) end
       n.inputs[i] = join(fdir, p)
       parts[#parts + 1] = display(n.inputs[i])
     end
@@ -1071,7 +1262,11 @@ local function dsl_http(arg)
   if not f.port then tfail(ctx, "'port' is required") end
   p.port = f.port
   p.path = f.path or "/"
-  if ssub(p.path, 1, 1) ~= "/" then tfail(ctx, "'path' must start with '/', got '%s'", p.path) end
+  if ssub(p.path, 1, 1) ~= "/" then tfail(ctx, "'path' must start with '/', got '%s'", shown(p.path)) end
+  if sfind(p.path, "[%c ]") then
+    tfail(ctx, "'path' must not contain spaces or control characters (write them as %%20, %%0D, ...), got '%s'",
+          shown(p.path))
+  end
   p.status = 200
   if arg.status ~= nil then
     local st = arg.status
@@ -1088,7 +1283,8 @@ local function dsl_exec(arg)
   local p = new_probe("exec")
   local pos, ctx = p, p
   if type(arg) == "string" then
-    p.argv = { "/bin/sh", "-c", arg }
+    if not sfind(arg, "%S") then tfail(ctx, "the command is empty") end
+    p.argv = { "/bin/sh", "-c", no_nul(ctx, "command", arg) }
     return finish_probe(p)
   end
   if not is_plain_table(arg) then
@@ -1101,7 +1297,8 @@ local function dsl_exec(arg)
     if type(arg[i]) ~= "string" then
       tfail(ctx, "command item %d must be a string, got %s", i, describe(arg[i]))
     end
-    p.argv[i] = arg[i]
+    if i == 1 and arg[1] == "" then tfail(ctx, "the program (command item 1) is empty") end
+    p.argv[i] = no_nul(ctx, "command", arg[i])
   end
   probe_fields(p, arg, exec_schema, ctx)
   return finish_probe(p)
@@ -1123,36 +1320,68 @@ local function dsl_log(arg)
     tfail(ctx, "expected a pattern string or a table { \"pattern\", ... }, got %s", describe(arg))
   end
   if p.regex == "" then tfail(ctx, "the pattern is empty") end
+  no_nul(ctx, "pattern", p.regex)
+  local rerr = C.regex_error(p.regex)
+  if rerr then tfail(ctx, "bad pattern '%s': %s (a POSIX extended regular expression)", shown(p.regex), rerr) end
   return finish_probe(p)
 end
 
 ---------------------------------------------------------------------------
 -- Services
 
+-- Parses a port string: { ip = IP or nil, host = N or nil, proto } or nil
+-- and why.
 local function check_port_string(s)
   local body, proto = smatch(s, "^(.*)/(%w+)$")
   if body then
-    if proto ~= "tcp" and proto ~= "udp" then return false end
+    if proto ~= "tcp" and proto ~= "udp" then
+      return nil, sfmt("protocol '%s' is not tcp or udp", proto)
+    end
   else
-    body = s
+    body, proto = s, "tcp"
   end
   local ip, rest = smatch(body, "^%[([%x:%.]+)%]:(.*)$")
   local parts = {}
   for part in sgmatch((rest or body) .. ":", "([^:]*):") do parts[#parts + 1] = part end
-  if ip then
-    return #parts == 2 and port_number(parts[1]) ~= nil and port_number(parts[2]) ~= nil
+  local function two(i, j)
+    local h, why = port_number(parts[i])
+    if not h then return nil, why end
+    local c, why2 = port_number(parts[j])
+    if not c then return nil, why2 end
+    return { ip = ip, host = h, proto = proto }
   end
-  if #parts == 1 then return port_number(parts[1]) ~= nil end
-  if #parts == 2 then return port_number(parts[1]) ~= nil and port_number(parts[2]) ~= nil end
+  if ip then
+    if #parts ~= 2 then return nil, "wrong number of ':'-separated parts" end
+    return two(1, 2)
+  end
+  if #parts == 1 then
+    local c, why = port_number(parts[1])
+    if not c then return nil, why end
+    return { proto = proto }
+  end
+  if #parts == 2 then return two(1, 2) end
   if #parts == 3 then
     local a, b, c, d = smatch(parts[1], "^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-    if not a then return false end
+    if not a then return nil, sfmt("'%s' is not an IPv4 address", shown(parts[1])) end
     for _, x in ipairs({ a, b, c, d }) do
-      if #x > 3 or tonumber(x) > 255 then return false end
+      if #x > 3 or tonumber(x) > 255 then
+        return nil, sfmt("'%s' is not an IPv4 address", parts[1])
+      end
     end
-    return port_number(parts[2]) ~= nil and port_number(parts[3]) ~= nil
+    ip = parts[1]
+    table.remove(parts, 1)
+    return two(1, 2)
   end
-  return false
+  return nil, "wrong number of ':'-separated parts"
+end
+
+-- Whether two parsed bindings want the same host port (an unspecified
+-- address takes the port on every address).
+local function same_host_port(a, b)
+  if not a.host or a.host ~= b.host or a.proto ~= b.proto then return false end
+  local ia, ib = a.ip or "0.0.0.0", b.ip or "0.0.0.0"
+  local any = { ["0.0.0.0"] = true, ["::"] = true }
+  return ia == ib or any[ia] or any[ib]
 end
 
 function V.ports(ctx, key, v)
@@ -1160,14 +1389,27 @@ function V.ports(ctx, key, v)
     tfail(ctx, "'%s' must be a list of strings like \"8000:8000\", got %s", key, describe(v))
   end
   local n = integer_keys(ctx, key, v)
-  local out = {}
+  local out, seen = {}, {}
   for i = 1, n do
     local p = v[i]
-    if mtype(p) == "integer" then p = sfmt("%d", p) end
-    if type(p) ~= "string" or not check_port_string(p) then
-      tfail(ctx, "bad port %s (expected \"HOST:CONTAINER\", \"IP:HOST:CONTAINER\" or \"CONTAINER\", optionally with \"/tcp\" or \"/udp\"; ports are 1-65535)",
-            type(p) == "string" and sfmt("'%s'", p) or describe(p))
+    local why
+    if mtype(p) == "integer" then p = sfmt("%d", p)
+    elseif type(p) == "number" then
+      why = port_why(p)
+      p = why and tostring(p) or sfmt("%d", mfloor(p))
     end
+    local b
+    if type(p) == "string" and not why then b, why = check_port_string(p) end
+    if not b then
+      tfail(ctx, "bad port %s%s (expected \"HOST:CONTAINER\", \"IP:HOST:CONTAINER\" or \"CONTAINER\", optionally with \"/tcp\" or \"/udp\"; ports are 1-65535)",
+            type(p) == "string" and sfmt("'%s'", shown(p)) or describe(p), why and (": " .. why) or "")
+    end
+    for j, o in ipairs(seen) do
+      if same_host_port(b, o) then
+        tfail(ctx, "ports '%s' and '%s' publish the same host port %d/%s", out[j], p, b.host, b.proto)
+      end
+    end
+    seen[i] = b
     out[i] = p
   end
   return out
@@ -1185,6 +1427,7 @@ function V.volumes(ctx, key, v)
   for i = 1, n do
     local s = v[i]
     if type(s) ~= "string" then tfail(ctx, "'%s' item %d must be a string, got %s", key, i, describe(s)) end
+    no_ctl(ctx, key, s)
     local parts = {}
     for part in sgmatch(s .. ":", "([^:]*):") do parts[#parts + 1] = part end
     local bad = function(why)
@@ -1195,15 +1438,27 @@ function V.volumes(ctx, key, v)
     local src, dst, mode = parts[1], parts[2], parts[3]
     if mode and mode ~= "ro" and mode ~= "rw" then bad("the mode must be 'ro' or 'rw'") end
     if ssub(dst, 1, 1) ~= "/" then bad("the container path must be absolute") end
+    if sfind("/" .. dst .. "/", "/%.%./") then bad("the container path must not contain '..'") end
+    if normalize(dst) == "/" then bad("the container path must not be '/'") end
     if src == "" then bad("the source is empty") end
+    local bind = true
     if ssub(src, 1, 1) == "/" then
       src = normalize(src)
     elseif src == "." or src == ".." or ssub(src, 1, 2) == "./" or ssub(src, 1, 3) == "../" then
       src = join(cfg.dir, src)
     elseif not smatch(src, "^[%w][%w_.-]*$") then
       bad("a volume name uses letters, digits, '_', '.' and '-' (a host directory starts with './' or '/')")
+    else
+      bind = false
     end
-    out[i] = src .. ":" .. normalize(dst) .. (mode and (":" .. mode) or "")
+    if bind and not C.stat(src) then bad(sfmt("the host path '%s' does not exist", parts[1])) end
+    dst = normalize(dst)
+    for j = 1, i - 1 do
+      if smatch(out[j], "^[^:]*:([^:]*)") == dst then
+        tfail(ctx, "volumes '%s' and '%s' mount at the same path %s", v[j], s, dst)
+      end
+    end
+    out[i] = src .. ":" .. dst .. (mode and (":" .. mode) or "")
   end
   return out
 end
@@ -1274,19 +1529,20 @@ function V.health(ctx, key, v)
 end
 
 function V.stop_timeout(ctx, key, v)
-  local ms = parse_duration(v)
+  local ms, why = parse_duration(v)
   if not ms then
+    if why then tfail(ctx, "bad duration %s for '%s': %s", duration_shown(v), key, why) end
     tfail(ctx, "bad duration %s for '%s' (use e.g. \"10s\", \"1m\", or a number of seconds)",
-          type(v) == "string" and sfmt("'%s'", v) or describe(v), key)
+          duration_shown(v), key)
   end
   return (ms + 999) // 1000
 end
 
 local service_schema = {
-  image = true, command = "cmd", entrypoint = "cmd", env = "strmap", workdir = "nonempty",
-  user = "nonempty", ports = "ports", volumes = "volumes", depends_on = "depends_on",
-  health = "health", oneshot = "bool", init = "bool", restart = "restart", aliases = "strlist",
-  labels = "strmap", stop_timeout = "stop_timeout",
+  image = true, command = "cmd", entrypoint = "cmd", env = "strmap", workdir = "path",
+  user = "path", ports = "ports", volumes = "volumes", depends_on = "depends_on",
+  health = "health", oneshot = "bool", init = "bool", restart = "restart", aliases = "aliases",
+  labels = "labels", stop_timeout = "stop_timeout",
 }
 
 local function dsl_service(name)
@@ -1368,7 +1624,10 @@ local function dsl_project(name)
   end
   if not smatch(name, "^[a-z0-9][a-z0-9_-]*$") then
     fail(pos, "project \"%s\": bad name (use lowercase letters, digits, '_' and '-', starting with a letter or digit)",
-         name)
+         shown(name))
+  end
+  if not ref_component(name) then
+    fail(pos, "project \"%s\": bad name (it names Docker repositories: %s)", name, REF_COMPONENT_RULE)
   end
   if project and project.name ~= name then
     fail(pos, "project is already set to \"%s\" at %s", project.name, at(project.pos))
@@ -1378,9 +1637,19 @@ local function dsl_project(name)
   if cache_push ~= nil then project.cache_push = cache_push end
 end
 
+-- The project name when the stack sets none, from its directory's name: a
+-- valid project name whatever the directory is called (lowercased,
+-- non-ASCII dropped, every other run of characters a name cannot hold made
+-- one '-', separators trimmed from both ends, at most 64 characters;
+-- "stack" if nothing is left). "My Project!" -> "my-project".
 local function default_project()
   local b = slower(basename(cfg.dir) or "")
-  b = sgsub(b, "[^a-z0-9_-]", "-")
+  b = sgsub(b, "[\128-\255]", "")
+  b = sgsub(b, "[^a-z0-9_]+", "-")
+  b = sgsub(b, "_[_-]+", "-")          -- "_-", "__": one '-' (a lone '_' stays)
+  b = sgsub(b, "%-_+", "-")
+  b = ssub(b, 1, 64)
+  b = sgsub(sgsub(b, "^[_-]+", ""), "[_-]+$", "")
   if b == "" then b = "stack" end
   return b
 end
@@ -1417,11 +1686,11 @@ local modules      -- realpath, or "import\0" .. URL -> value (or LOADING)
 local LOADING = {}
 local loading      -- names of the modules being loaded, outermost first
 
-local function load_file(abs, disp)
+local function load_file(abs, disp, module, imported)
   local text, err = read_text(abs)
   if not text then return nil, err end
   if ssub(text, 1, 1) == "#" then text = "--" .. text end -- a #! line
-  local fi = { dir = dirname(abs), path = abs, display = disp }
+  local fi = { dir = dirname(abs), path = abs, display = disp, module = module, imported = imported }
   local env = new_env(fi)
   local f, lerr = real_load(text, "@" .. disp, "t", env)
   if not f then error(diag({ lerr }), 0) end
@@ -1442,7 +1711,11 @@ local function dsl_require(name, fi)
   end
   local rel = sgsub(name, "%.", "/") .. ".lua"
   local tried = {}
-  for _, d in ipairs(cfg.search) do
+  -- An imported module (and whatever it requires) is pinned by its importer:
+  -- its require searches only graphbuild's own library, never a directory
+  -- the importer controls; its own helpers come by relative, pinned import.
+  local search = fi.imported and { cfg.libroot } or cfg.search
+  for _, d in ipairs(search) do
     local p = normalize(d .. "/" .. rel)
     tried[#tried + 1] = p
     if C.stat(p) == "file" then
@@ -1457,7 +1730,7 @@ local function dsl_require(name, fi)
       end
       if v ~= nil then return v end
       modules[real] = LOADING
-      local f, err = load_file(real, display(real))
+      local f, err = load_file(real, display(real), name, fi.imported)
       if not f then
         modules[real] = nil
         fail(pos, "module '%s': cannot read %s: %s", name, display(real), strip_errpath(err, real))
@@ -1472,6 +1745,12 @@ local function dsl_require(name, fi)
   end
   local shown = {}
   for i, p in ipairs(tried) do shown[i] = "  " .. display(p) end
+  if fi.imported then
+    fail(pos, "module '%s' not found; the imported module %s may require only graphbuild's own library " ..
+         "(searched:\n%s\n), never the importer's directory; ship a helper as " ..
+         "import \"%s.lua#sha256=HEX\" (resolved against the module's URL, pinned inside it)",
+         name, fi.imported, tconcat(shown, "\n"), rel:sub(1, -5))
+  end
   fail(pos, "module '%s' not found; searched:\n%s", name, tconcat(shown, "\n"))
 end
 
@@ -1481,11 +1760,37 @@ end
 -- runs in its own environment; positions in it name the URL (without the
 -- pin), and its relative paths (read, rootfs) are relative to the stack
 -- directory, since it has no directory of its own.
-local function dsl_import(url)
+-- A relative import inside an imported module names a file beside it: the
+-- URL is resolved against the module's own URL (never above its host), and
+-- its pin is part of the importing module's bytes, so the first pin covers it.
+local function resolve_relative(base, rel)
+  local origin, path = smatch(base, "^(%a[%w+.-]*://[^/?#]*)([^?#]*)")
+  if not origin then return nil end
+  local parts = {}
+  for seg in sgmatch(smatch(path, "^(.*)/[^/]*$") or "", "[^/]+") do parts[#parts + 1] = seg end
+  local r, frag = smatch(rel, "^([^#]*)(.*)$")
+  if ssub(r, 1, 1) == "/" then parts = {} end
+  for seg in sgmatch(r, "[^/]+") do
+    if seg == ".." then
+      if #parts == 0 then return nil end
+      parts[#parts] = nil
+    elseif seg ~= "." then
+      parts[#parts + 1] = seg
+    end
+  end
+  return origin .. "/" .. tconcat(parts, "/") .. frag
+end
+
+local function dsl_import(url, fi)
   local pos = caller_pos()
   if type(url) ~= "string" then
     fail(pos, "import: expected a URL string, as in import \"https://host/mod.lua#sha256=HEX\", got %s",
          describe(url))
+  end
+  if fi and fi.imported and not smatch(url, "^%a[%w+.-]*:") then
+    local abs = resolve_relative(fi.imported, url)
+    if not abs then fail(pos, "import %s: leaves the origin of %s", url, fi.imported) end
+    url = abs
   end
   local key = "import\0" .. url
   local name = smatch(url, "^[^#]*")
@@ -1501,7 +1806,7 @@ local function dsl_import(url)
   local text, err = C.fetch(url)
   if not text then fail(pos, "%s", err) end
   if ssub(text, 1, 1) == "#" then text = "--" .. text end -- a #! line
-  local env = new_env({ dir = cfg.dir, path = name, display = name })
+  local env = new_env({ dir = cfg.dir, path = name, display = name, module = name, imported = name })
   local f, lerr = real_load(text, "@" .. name, "t", env)
   if not f then error(diag({ lerr }), 0) end
   modules[key] = LOADING
@@ -1515,12 +1820,18 @@ end
 
 local function dsl_read(path, fi)
   local pos = caller_pos()
-  if type(path) ~= "string" or path == "" then
+  if type(path) ~= "string" then
     fail(pos, "read: expected a path string, got %s", describe(path))
   end
+  if path == "" then fail(pos, "read: the path is empty") end
+  no_ctl(pos_what(pos, "read"), "path", path)
+  local jerr = input_jail(fi.dir, path)
+  if jerr then fail(pos, "read: '%s'%s", path, jerr) end
   local abs = join(fi.dir, path)
   local st = C.stat(abs)
   if st == "dir" then fail(pos, "read: '%s' is a directory", path) end
+  -- a fifo would block and /dev/zero never end: files only, as for secrets
+  if st == "other" then fail(pos, "read: '%s' is not a regular file", path) end
   local text, err = read_text(abs)
   if not text then fail(pos, "read: cannot read '%s': %s", path, strip_errpath(err, abs)) end
   reads[abs] = true
@@ -1570,6 +1881,9 @@ local function restricted_io()
       mode = mode or "r"
       if mode ~= "r" and mode ~= "rb" then
         error("io.open for writing is not allowed in stack files", 2)
+      end
+      if type(path) == "string" and C.stat(path) == "other" then
+        return nil, path .. ": not a regular file", 0
       end
       return io_open(path, mode)
     end,
@@ -1630,6 +1944,15 @@ function new_env(fi)
     io = restricted_io(),
   }
   env.require = function(name) return dsl_require(name, fi) end
+  env.import = function(url) return dsl_import(url, fi) end
+  if fi.module then
+    -- project settings (name, cache, cache_push, and any later project-level
+    -- setting) belong to the root stack alone
+    env.project = function()
+      fail(caller_pos(), "project: only the root stack sets project settings; the module '%s' may not",
+           fi.module)
+    end
+  end
   env.read = function(path) return dsl_read(path, fi) end
   env.rootfs = function(spec) return dsl_rootfs(spec, fi) end
   env.load = dsl_load(fi, env)
@@ -1663,6 +1986,85 @@ local function check_secret_source(label, s, used)
   return nil
 end
 
+-- Two names one network resolves alike: service names compare without
+-- case (DNS does), and an alias must not be another service's name.
+local function check_network_names(errs)
+  local byname, list = {}, {}
+  for _, n in ipairs(nodes) do
+    if n.kind == "service" then
+      local k = slower(n.name)
+      local o = byname[k]
+      if o then
+        errs[#errs + 1] = sfmt("%s:%d: service \"%s\" has the same network name as service \"%s\" at %s:%d (names on the network ignore case)",
+                               n.file, n.line, n.name, o.name, o.file, o.line)
+      else
+        byname[k] = n
+      end
+      list[#list + 1] = n
+    end
+  end
+  for _, n in ipairs(list) do
+    for _, a in ipairs(n.aliases or {}) do
+      local o = byname[slower(a)]
+      if o and o ~= n then
+        errs[#errs + 1] = sfmt("%s:%d: service \"%s\": alias '%s' is the name of service \"%s\" at %s:%d",
+                               n.file, n.line, n.name, a, o.name, o.file, o.line)
+      end
+    end
+  end
+end
+
+-- Two services publishing one host port: the second could never start.
+local function check_host_ports(errs)
+  local seen = {} -- list of { b, port string, node }
+  for _, n in ipairs(nodes) do
+    if n.kind == "service" then
+      for _, p in ipairs(n.ports or {}) do
+        local b = check_port_string(p)
+        if b and b.host then
+          for _, o in ipairs(seen) do
+            if o.n ~= n and same_host_port(b, o.b) then
+              errs[#errs + 1] = sfmt("%s:%d: service \"%s\": port '%s' publishes host port %d/%s, as service \"%s\" does at %s:%d ('%s')",
+                                     n.file, n.line, n.name, p, b.host, b.proto, o.n.name, o.n.file, o.n.line, o.p)
+              break
+            end
+          end
+          seen[#seen + 1] = { b = b, p = p, n = n }
+        end
+      end
+    end
+  end
+end
+
+-- Steps made but in no image: `run "x"` at the top level does nothing.
+local function check_unused_steps(errs)
+  if nused_steps == nmade_steps then return end
+  local list = {}
+  for _, st in pairs(steps) do
+    if not used_steps[st] then list[#list + 1] = st end
+  end
+  tsort(list, function(a, b)
+    if a.file ~= b.file then return a.file < b.file end
+    return a.line < b.line
+  end)
+  for _, st in ipairs(list) do
+    errs[#errs + 1] = sfmt("%s:%d: %s is in no image (steps go inside image \"NAME\" { from = ..., %s ... })",
+                           st.file, st.line, st.what, st.kind == "copy_from" and "copy" or st.kind)
+  end
+end
+
+-- <project>/<name>:latest must be a reference the engine takes.
+local function check_ref_lengths(errs, pname)
+  if #pname + 1 + longest_name + 7 <= REF_MAX then return end
+  for _, n in ipairs(nodes) do
+    if (n.kind == "image" or n.kind == "rootfs") and #pname + 1 + #n.name + 7 > REF_MAX then
+      errs[#errs + 1] = sfmt("%s:%d: %s \"%s\": the tag %s/%s:latest is longer than %d characters (shorten the name or the project)",
+                             n.file, n.line, n.kind, n.name, #pname > 40 and ssub(pname, 1, 40) .. "..." or pname,
+                             #n.name > 40 and ssub(n.name, 1, 40) .. "..." or n.name, REF_MAX)
+    end
+  end
+end
+
 local function finish()
   local errs = {}
   for _, p in ipairs(pending) do
@@ -1670,6 +2072,10 @@ local function finish()
       errs[#errs + 1] = sfmt("%s: %s has no body (write %s { ... })", at(p), p.decl, p.decl)
     end
   end
+  check_network_names(errs)
+  check_host_ports(errs)
+  check_unused_steps(errs)
+  check_ref_lengths(errs, project and project.name or default_project())
   -- Registry references named like a declared image or rootfs.
   for _, n in ipairs(nodes) do
     if n.kind == "ref" then
@@ -1741,6 +2147,7 @@ end
 --   its directory, cwd, vars = {k = v}, secrets = {ID = "file:P"|"env:V"},
 --   gbpath = {dirs of GRAPHBUILD_PATH}, libroot = dir containing stacks/,
 --   stat = function(path) -> "file"|"dir"|"other"|nil,
+--   jail = function(root, rel) -> nil, or why rel leaves root (a symlink),
 --   realpath = function(path) -> abs or nil,
 --   where = function() -> file, line of the first frame of user code,
 --   fetch = function(url) -> verified module text | nil, message }
@@ -1750,7 +2157,7 @@ return function(c)
   -- collecting at every doubling is wasted work: a pause of 400% made a
   -- 10 MB stack (96k images) load in 2/3 of the time, for more peak memory.
   collectgarbage("incremental", 400, 100)
-  cfg, C = c, { stat = c.stat, realpath = c.realpath, fetch = c.fetch }
+  cfg, C = c, { stat = c.stat, realpath = c.realpath, jail = c.jail, fetch = c.fetch, regex_error = c.regex_error }
   where = c.where
   nodes, images, refs, services, secrets, contexts = {}, {}, {}, {}, {}, {}
   pending, reads, modules, project, loading = {}, {}, {}, nil, {}
@@ -1760,7 +2167,8 @@ return function(c)
   vars_proxy = make_vars(cfg.vars)
   base = make_base()
 
-  local text, err = read_text(cfg.path)
+  local text, err = cfg.text, nil -- cfg.text: a converted compose file
+  if not text then text, err = read_text(cfg.path) end
   if not text then
     error(diag({ sfmt("cannot read %s: %s", cfg.file, strip_errpath(err, cfg.path)) }), 0)
   end

@@ -6,8 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential pkg-config premake4 lua5.4 liblua5.4-dev libcurl4-openssl-dev
-      libcjson-dev libssl-dev libxxhash-dev xxhash libuv1-dev docker.io docker-registry busybox-static curl
+      libcjson-dev libssl-dev libxxhash-dev xxhash libuv1-dev libyaml-dev docker.io docker-registry busybox-static curl
       iproute2 git python3 graphviz openssl groff-base zsh)
+# clang: the libFuzzer harnesses (tests/fuzz/run.sh).
+pkgs+=(clang)
+# What the tests and benchmarks run besides: /usr/bin/time (build.sh's max
+# RSS check), iptables (engine.sh's cleanup), util-linux/procps (flock,
+# setsid, nsenter, ps), Podman 4.3 with its runtime, monitor, network stack
+# and init (the GB_ENGINE=podman runs), docker-compose (bench/up.sh, demo.sh).
+pkgs+=(time iptables util-linux procps podman runc conmon netavark aardvark-dns catatonit
+       docker-compose)
 [ "${GB_SETUP_EXTRA:-}" ] && pkgs+=($GB_SETUP_EXTRA)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -22,6 +30,9 @@ fi
 
 premake4 --file=premake5.lua gmake >/dev/null
 jobs=$(nproc 2>/dev/null || echo 2)
+# The embedded prelude first: make stats build/gen/prelude.inc before the
+# prebuild step rewrites it, so a prelude edit would need a second make.
+lua5.4 tools/embed.lua lua/prelude.lua gb_prelude build/gen/prelude.inc
 make -s -C build config=release -j"$jobs"
 if [ "${1:-}" = --asan ]; then
 	make -s -C build config=asan -j"$jobs"

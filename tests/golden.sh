@@ -27,5 +27,14 @@ for d in tests/stacks/*/; do
 	else fail=$((fail+1)); echo "not ok - $name: $why"; cat "$tmp/diff" 2>/dev/null; echo "--- stderr:"; cat "$tmp/stderr"; fi
 	rm -rf "$tmp"
 done
+# the Dockerfile front end's golden conversions (tests/dockerfile/run.sh)
+while IFS= read -r l; do
+	case $l in
+	"ok "*) pass=$((pass+1)); echo "$l" ;;
+	"not ok "*) fail=$((fail+1)); echo "$l" ;;
+	*" passed, "*" failed") ;;
+	*) echo "$l" ;;
+	esac
+done < <(GB_DF_DRIVER=${GB_DF_DRIVER:-$(dirname "$GB")/test_dockerfile} bash tests/dockerfile/run.sh)
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -35,11 +35,29 @@ struct build *build_new(struct stack *s, struct docker *d, struct state *st, str
 void build_add_jobs(struct build *b, struct sched *sc, struct sched_job **jobs);
 void build_free(struct build *b);
 
-/* "<project>/<name>" lowercased, every character a Docker repository name
- * cannot hold made '-': the repository of the readable :latest tag. */
-char *build_latest_repo(const struct stack *s, const struct node *n);
+/* The labels of build containers: the project, and "host:pid" of the
+ * graphbuild process that made it. */
+#define BUILD_LABEL "graphbuild.build"
+#define BUILD_OWNER_LABEL "graphbuild.owner"
+/* "host:pid" of this process, into out. */
+void build_owner(char *out, size_t len);
+/* Force-removes build containers (of project, or of every project when
+ * NULL) whose owner was a graphbuild process on this host that is gone
+ * (kill -9, a crash): synchronous, runs the loop - between phases only.
+ * Returns 0 (*removed: how many), or -1 with *err (malloc'd). */
+int build_sweep(struct docker *d, const char *project, size_t *removed, char **err);
 
-/* The whole `graphbuild build`: returns 0 ok, 1 failed, 130 interrupted. */
+/* For every selected image reused from the engine whose stored manifest is
+ * missing or older (another checkout or project built it): records the
+ * manifest, so the next plan explains a change against what is running, not
+ * "never built", and tags it <project>/<name>:latest as a build would. For
+ * build, and up when it has work (never on its no-op path); both hold the
+ * state lock. */
+/* Returns the number of tags that failed (each warned, naming the node). */
+size_t build_record_reused(struct stack *s, struct state *st, struct docker *d);
+
+/* The whole `graphbuild build`: returns 0 ok, 1 failed, 128 + the signal when
+ * interrupted (sched_run). */
 int build_run(struct stack *s, struct docker *d, struct state *st, const struct build_opts *o);
 
 /* Pushes to the cache every selected image and step image the engine has and

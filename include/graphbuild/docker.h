@@ -17,6 +17,7 @@ struct docker_image {
 	char *key;             /* label graphbuild.key, or NULL */
 	char *node;            /* label graphbuild.node, or NULL */
 	char *parent;          /* the image it was committed on ("sha256:..."), or NULL */
+	char *workdir, *user;  /* inspect: Config.WorkingDir / User ("" or NULL: unset) */
 	char **tags;
 	size_t ntags;
 	long long created;     /* unix seconds */
@@ -115,8 +116,15 @@ struct docker *docker_new(struct uv_loop_s *loop, const char *host, char **err);
 struct uv_loop_s *docker_loop(const struct docker *d);
 /* The endpoint in use, for messages ("unix:///var/run/docker.sock"). */
 const char *docker_host(const struct docker *d);
+/* 1 when the connected engine is Podman (its /version says so), else 0:
+ * for the few waits whose length depends on the engine. */
+int docker_is_podman(const struct docker *d);
 /* Cancels every request in flight (each cb gets ok=0, "cancelled"). */
 void docker_cancel_all(struct docker *d);
+/* Cancels the requests in flight of every call started with this cb arg
+ * (one job's transfers); each such cb gets ok=0, "cancelled". A chain's
+ * later requests are started by its own callbacks as usual. */
+void docker_cancel_for(struct docker *d, const void *arg);
 /* Frees the client; nothing may be in flight. Run the loop afterwards. */
 void docker_free(struct docker *d);
 
@@ -151,6 +159,11 @@ int docker_container_wait(struct docker *d, const char *id, docker_cb cb, void *
  * tail: last N lines, <= 0 all); cb when the stream ends. A followed stream
  * (tail <= 0) is completed by a second, unfollowed read when it ends (dockerd
  * 20.10 can cut a follow short at exit): cb comes after that read. */
+/* Ends, after grace_ms, the followed log streams of container id that are
+ * still following (by then the container has exited: its /wait returned);
+ * each then does its catch-up read and completes as if the follow had ended.
+ * A stream can outlive its container's exit (Podman 4.3, ~1 in 150). */
+void docker_logs_settle(struct docker *d, const char *id, unsigned grace_ms);
 int docker_container_logs(struct docker *d, const char *id, int follow, long since, int tail,
                           docker_output_fn out, void *outarg, docker_cb cb, void *arg);
 int docker_container_stop(struct docker *d, const char *id, int timeout_s, docker_cb cb, void *arg);
@@ -177,6 +190,9 @@ int docker_archive_get(struct docker *d, const char *id, const char *path, docke
 /* Exec: create+start attached (output demuxed to out) then inspect; exit_code. */
 int docker_exec(struct docker *d, const char *id, char **argv, size_t argc,
                 docker_output_fn out, void *outarg, docker_cb cb, void *arg);
+/* The same as user (NULL: the container's user). */
+int docker_exec_as(struct docker *d, const char *id, const char *user, char **argv, size_t argc,
+                   docker_output_fn out, void *outarg, docker_cb cb, void *arg);
 
 /* Networks and volumes (create is idempotent: an existing one is ok). */
 int docker_network_create(struct docker *d, const char *name, const char *label_k, const char *label_v, docker_cb cb, void *arg);

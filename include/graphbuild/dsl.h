@@ -11,6 +11,9 @@ struct dsl_opts {
 	const char *file;            /* the stack file path as given (-f) */
 	const struct kvlist *vars;   /* --set k=v, exposed as `vars` */
 	const struct kvlist *secrets;/* --secret ID=file:PATH|env:VAR (override stack) */
+	const char *text;            /* the stack's text, if not to be read from file
+	                                (a converted compose file); errors still name file */
+	size_t len;
 };
 
 /* Loads and validates a stack. Returns the stack (free with dsl_free), or NULL

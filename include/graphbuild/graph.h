@@ -77,6 +77,7 @@ struct rootfs {
 	char *command;          /* shell command filling $out, or NULL */
 	struct strlist inputs;  /* absolute paths hashed as inputs of the command */
 	struct strlist inputs_rel;
+	char *inputs_root;      /* inputs are opened beneath it (jail.h), or NULL */
 	char *epoch;            /* free-form string that, changed, forces a rebuild */
 };
 
@@ -144,6 +145,8 @@ struct node {
 
 	struct node_keys *kx;   /* inputs and step keys (key.c) */
 	char *ref_id;           /* NODE_REF: the engine's image ID, when present */
+	char *ref_workdir;      /* NODE_REF: that image's WorkingDir (NULL: unset, "/") */
+	char *ref_user;         /* NODE_REF: that image's User (NULL: unset) */
 	struct node_plan *np;   /* the plan's decision (plan.c) */
 	void *aux;              /* owned by the phase running (plan, build, up) */
 };

@@ -62,6 +62,11 @@ int hasher_select(struct hasher *h, const char *context, const struct ignore *ig
 /* Hashes one host file (rootfs tar, rootfs inputs, read() files) into out,
  * through the cache. Queued like hasher_select. */
 int hasher_file(struct hasher *h, const char *abspath, unsigned char out[16], char **err);
+/* As hasher_file for a file that must stay beneath root (abspath starts with
+ * root + "/"): it is statted and read through the jail (jail.h), so a symlink
+ * leading outside root is refused, never read. */
+int hasher_file_beneath(struct hasher *h, const char *root, const char *abspath, unsigned char out[16],
+                        char **err);
 /* Runs the loop until all queued hashing is done; sorts and de-duplicates the
  * selections. Returns 0, or -1 with *err for a file that could not be read. */
 int hasher_wait(struct hasher *h, char **err);
@@ -73,5 +78,15 @@ void hasher_free(struct hasher *h);
 
 /* XXH3-128 of a buffer, big-endian bytes (canonical form). */
 void hash_buffer(const void *p, size_t n, unsigned char out[16]);
+
+/* Incremental XXH3-128: the digest of what was fed since the last reset
+ * equals hash_buffer over it (so a stream can be checked against a plan's
+ * hash). new never returns NULL; free accepts NULL. */
+struct hash_stream;
+struct hash_stream *hash_stream_new(void);
+void hash_stream_reset(struct hash_stream *hs);
+void hash_stream_update(struct hash_stream *hs, const void *p, size_t n);
+void hash_stream_digest(struct hash_stream *hs, unsigned char out[16]);
+void hash_stream_free(struct hash_stream *hs);
 
 #endif

@@ -20,9 +20,19 @@ typedef ssize_t (*http_read_fn)(void *arg, char *buf, size_t n);
 /* Streamed response data (called as it arrives). Return 0, or -1 to abort. */
 typedef int (*http_data_fn)(void *arg, const char *data, size_t n);
 
+/* Why a transfer failed, as one state (never a string compare). */
+enum http_fail {
+	HTTP_FAIL_NONE = 0,    /* no transport error (see status) */
+	HTTP_FAIL_OTHER,       /* another transport error: see error */
+	HTTP_FAIL_CANCELLED,   /* http_cancel / http_cancel_all */
+	HTTP_FAIL_TIMEOUT,     /* connect time-out or the inactivity limit */
+	HTTP_FAIL_CLOSED,      /* the server closed or reset the connection */
+};
+
 struct http_response {
 	long status;           /* 0 if the transfer failed before a status */
 	const char *error;     /* transport error (curl's message), or NULL */
+	enum http_fail fail;   /* HTTP_FAIL_NONE exactly when error is NULL */
 	const char *body;      /* accumulated body when no data_fn was given */
 	size_t len;
 	const char *headers;   /* raw response header block */
@@ -41,8 +51,10 @@ struct http_opts {
 	void *read_arg;
 	http_data_fn data;             /* streaming response body */
 	void *data_arg;
-	long timeout_ms;               /* 0: none */
-	long connect_timeout_ms;       /* 0: curl's default */
+	long timeout_ms;               /* whole request; 0: none */
+	long connect_timeout_ms;       /* 0: the process default (http_global_limits) */
+	int idle_exempt;               /* a stream that idles by nature (logs -f,
+	                                  wait, attach): no inactivity limit */
 	int follow_redirects;
 	const char *user;              /* basic auth "user:password", or NULL */
 };
@@ -80,6 +92,15 @@ long http_status(const struct http_req *r);
  * once, with a blocking name lookup, then remembered); 0 for unix sockets and
  * this machine. */
 int http_remote(struct http *h);
+
+/* Process-wide limits for every request from now on (set once by the CLI,
+ * like curl's global init): connect_ms, the connect time-out (0: curl's
+ * default), and idle_s, the inactivity limit - a transfer that moves no
+ * byte either way for idle_s seconds fails with HTTP_FAIL_TIMEOUT (0: none;
+ * requests with idle_exempt never have one). */
+void http_global_limits(long connect_ms, long idle_s);
+/* The inactivity limit in force, seconds (0: none). */
+long http_idle_limit(void);
 
 /* Global init/cleanup of libcurl (once per process). */
 void http_global_init(void);

@@ -13,7 +13,7 @@ struct stack;
 struct node;
 struct hasher;
 
-#define KEY_FORMAT 1
+#define KEY_FORMAT 2 /* 2: rootfs root 0755, reference parents' WorkingDir, secret mount points removed (docs/keys.md) */
 /* The repository whose tags name keys: graphbuild-cache:<32 hex> names one
  * image (or step result) on any engine or registry (DSL.md "Cache keys"). */
 #define KEY_CACHE_REPO "graphbuild-cache"
@@ -27,7 +27,8 @@ struct step_key {
 	struct selection sel;   /* COPY: the selected files */
 	char *workdir;          /* the workdir in effect when the step runs ("/" default) */
 	char *user;             /* the user in effect, or NULL */
-	char **env;             /* "K=V" in effect (image env + env steps so far), sorted */
+	char **env;             /* "K=V" in effect (image env + env steps so far), sorted;
+	                         * NULL for env/workdir/user steps but the last */
 	size_t nenv;
 };
 

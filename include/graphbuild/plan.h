@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "graphbuild/inventory.h"
+
 struct stack;
 struct state;
 struct docker;
@@ -31,14 +33,6 @@ struct node_plan {
 	long ms;
 };
 
-/* The keys present on the engine (from one image list call). */
-struct keyset {
-	char **v;               /* sorted full hex keys */
-	size_t n;
-};
-int keyset_has(const struct keyset *ks, const char *hex);
-void keyset_free(struct keyset *ks);
-
 const char *plan_action_name(enum plan_action a);
 /* Adds a reason (printf-style) to a node plan. */
 void plan_reason(struct node_plan *np, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -51,9 +45,6 @@ struct plan_opts {
 	size_t nrebuild;
 };
 
-/* Fetches the keys on the engine: every graphbuild-cache:<key> tag, from one
- * image list call. 0, or -1 with *err (malloc'd). */
-int plan_engine_keys(struct docker *d, struct keyset *ks, char **err);
 /* Decides build / reuse / pull for every selected image-family node, with
  * reasons from the stored manifests (st may be NULL) and the engine's keys
  * (ks NULL: no engine: reuse means the stored manifest has the same key).
@@ -64,18 +55,6 @@ int plan_images(struct stack *s, struct state *st, const struct keyset *ks, cons
  * engine's longest step prefix (a hit sets cache_steps). *warning: one
  * malloc'd line when the cache could not be asked, else NULL. */
 void plan_cache(struct stack *s, const struct keyset *ks, struct registry *r, char **warning);
-/* The graphbuild.key label of the image after `steps` steps of an image node
- * (an env/workdir/user step only tags the image before it): the step's own
- * key, an earlier step's, or the parent's; NULL when that is a registry
- * reference, which carries no label. */
-const char *plan_step_label(const struct node *n, size_t steps);
-/* For every selected image reused from the engine whose stored manifest is
- * missing or older (another checkout or project built it): records the
- * manifest, so the next plan explains a change against what is running, not
- * "never built", and tags it <project>/<name>:latest as a build would. For
- * build, and up when it has work (never on its no-op path); both hold the
- * state lock. */
-void plan_record_reused(struct stack *s, struct state *st, struct docker *d);
 /* Number of selected image nodes to build or pull. */
 size_t plan_pending(const struct stack *s);
 /* Prints the plan: text for people, or the JSON object of DSL.md. orphans:

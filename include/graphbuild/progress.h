@@ -23,7 +23,8 @@ void progress_free(struct progress *p);
 enum progress_mode progress_mode(const struct progress *p);
 /* A task for a node with nsteps steps (0: not step-based, e.g. a service). */
 struct ptask *progress_task(struct progress *p, const char *name, int nsteps);
-/* The task moved to step i (1-based) described by desc (e.g. run "make"). */
+/* The task moved to step i (1-based) described by desc (e.g. run "make").
+ * Moving to another step index starts a fresh output tail. */
 void progress_step(struct ptask *t, int i, const char *desc);
 /* Output of the running step; split into lines, kept as the tail (last 30
  * lines) for failure reports; printed prefixed in PLAIN mode. */

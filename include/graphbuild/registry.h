@@ -58,6 +58,16 @@ int registry_pull(struct docker *d, struct registry *r, const char *key, const c
  * registry is down, push with X-Registry-Auth, untag REF). Same contract. */
 int registry_push(struct docker *d, struct registry *r, const char *key, registry_cb cb, void *arg);
 
+/* 1 when a pull of key was rejected (in this run or, see
+ * registry_rejected_load, an earlier one: its image had another key label): the tag is poisoned, and a push must replace it even though a
+ * lookup finds it. */
+int registry_rejected(const struct registry *r, const char *key);
+/* Remembers rejected keys across runs in the file at path (the project's
+ * state): loads this cache's, and registry_rejected_save writes them back
+ * (a successful push forgets its key). Best effort: no file, no memory. */
+void registry_rejected_load(struct registry *r, const char *path);
+void registry_rejected_save(struct registry *r);
+
 /* Counters for summaries and benchmarks (cumulative over the run). */
 struct registry_stats {
 	size_t lookups;          /* registry_check* calls */
@@ -72,6 +82,12 @@ void registry_stats(const struct registry *r, struct registry_stats *st);
 /* Cancels every lookup in flight (callbacks get no hits, "cancelled");
  * engine calls of pulls and pushes are cancelled with docker_cancel_all. */
 void registry_cancel(struct registry *r);
+/* Cancels the pulls and pushes started with this cb arg (one job's): their
+ * engine calls and pings; each cb still comes, with an error. */
+void registry_cancel_for(struct registry *r, const void *arg);
+/* Cancels what is in flight and runs the loop until nothing is (the status
+ * watcher's pings too), so registry_free may follow. Not inside a callback. */
+void registry_drain(struct registry *r);
 /* Frees the cache client; nothing may be in flight. Run the loop afterwards
  * so its handles close (uv_loop_close() then succeeds). */
 void registry_free(struct registry *r);

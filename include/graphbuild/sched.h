@@ -2,7 +2,8 @@
  * wait on other jobs reaching events; among ready jobs, the one with the
  * longest remaining path starts first (ties: declaration order); at most
  * `jobs` counted jobs run at once. The first failure lets running jobs finish
- * (or cancels them with fail_fast) and skips dependents. SIGINT cancels. */
+ * (or cancels them with fail_fast) and skips dependents. SIGINT, SIGTERM and
+ * SIGHUP cancel; a second signal aborts (sched_on_abort) and exits. */
 #ifndef GRAPHBUILD_SCHED_H
 #define GRAPHBUILD_SCHED_H
 
@@ -42,13 +43,21 @@ void sched_reach(struct sched_job *j, unsigned events);
 /* The job failed with msg (copied); its dependents are skipped. */
 void sched_fail(struct sched_job *j, const char *msg);
 /* Runs until every job is done, failed or skipped. Returns 0 if all
- * succeeded, 1 if any failed, 130 if interrupted by SIGINT. */
+ * succeeded, 1 if any failed, 128 + the signal's number if interrupted by
+ * SIGINT (130), SIGTERM (143) or SIGHUP (129). A second signal while it runs
+ * calls the abort hook and exits the process at once with 128 + its number. */
 int sched_run(struct sched *s);
 /* Accessors. */
 struct node *sched_job_node(const struct sched_job *j);
 const char *sched_job_error(const struct sched_job *j); /* NULL unless failed */
 int sched_job_state(const struct sched_job *j);         /* 0 waiting, 1 running, 2 done, 3 failed, 4 skipped */
-int sched_interrupted(const struct sched *s);
+int sched_interrupted(const struct sched *s);             /* the signal's number, or 0 */
+/* sched_run's code for an interrupted run (SIGINT 130, SIGTERM 143, SIGHUP 129). */
+#define SCHED_RC_INTERRUPTED(rc) ((rc) > 128)
+/* fn(arg) runs on a second signal, just before the process exits: it must
+ * clean up synchronously (kill process groups, unlink temp files) and
+ * neither print nor start anything on the loop. */
+void sched_on_abort(struct sched *s, void (*fn)(void *arg), void *arg);
 /* Jobs that were skipped because a dependency failed (for the summary). */
 
 #endif

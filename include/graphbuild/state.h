@@ -12,10 +12,13 @@ struct state;
 /* Opens the state of the stack in dir. exclusive: take the lock for writing
  * (waits, saying so, while another invocation holds it); otherwise a shared
  * lock. Nothing is created until the first write when create is 0.
- * Returns NULL with a message printed if the lock cannot be taken. */
+ * Returns NULL with a message printed if the lock cannot be taken; without
+ * exclusive (plan only reads) an unusable state (.graphbuild a file, …) is
+ * instead warned about and read as empty: nothing is read or written. */
 struct state *state_open(const char *dir, int exclusive);
 void state_close(struct state *st);
-/* Path of a file inside .graphbuild/ (malloc'd); creates the dir if mk. */
+/* Path of a file inside .graphbuild/ (malloc'd); creates the dir if mk.
+ * NULL when the state is unusable (see state_open). */
 char *state_path(struct state *st, const char *name, int mk);
 /* The manifest stored for an image node, or NULL (absent, corrupt: warned). */
 struct manifest *state_manifest(struct state *st, const char *node);

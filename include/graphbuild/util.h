@@ -71,5 +71,12 @@ char *path_join(const char *a, const char *b);
 
 /* Appends s as a JSON string literal (quoted, escaped). */
 void buf_json_str(struct buf *b, const char *s);
+/* s as a Lua string literal ("..." with \" \\ \n \t \r and \DDD escapes):
+ * what the compose and Dockerfile front ends write into DSL text. */
+void buf_lua_str(struct buf *b, const char *s);
+/* k as a Lua table key: bare when it is a Lua name (not a keyword), else ["k"]. */
+void buf_lua_key(struct buf *b, const char *k);
+/* 1 if s is a Lua name that is not a keyword. */
+int buf_lua_name(const char *s);
 
 #endif

@@ -4,7 +4,10 @@
 # changed step, .dockerignore'd edits ignored), the image's exact files, cache
 # mounts, secrets absent from every layer, a failing run, Ctrl-C, reuse from a
 # second directory and project, and bad input (vanished copy source, 100 MB of
-# output, no engine, an unpullable reference). Uses the suite's engine
+# output, no engine, an unpullable reference), a rootfs command's / mode,
+# empty files under a low fd limit, an edit between plan and upload, a
+# reference's WorkingDir, failures naming node and line, secret mount points
+# absent from the image. Uses the suite's engine
 # (DOCKER_HOST) or starts its own; GB_BUSYBOX_TAR or makes the busybox base.
 # Prints "ok N - name" lines and "N passed, M failed"; exit 1 on failure.
 set -uo pipefail
@@ -13,7 +16,7 @@ set -uo pipefail
 # A unique project per run: images are shared by key (that is the point), but
 # tags and volumes stay apart from other tests.
 P=gbbt$$
-ncontainers() { docker ps -aq | wc -l; }
+ncontainers() { new_containers; } # not there when the test began
 creates_between() { # T0 T1: container create events in [T0, T1]
 	docker events --since "$1" --until "$2" --filter type=container --filter event=create --format '{{.ID}}' | wc -l
 }
@@ -58,7 +61,9 @@ EOF
 cd "$s"
 
 # 1. first build builds everything
+tb0=$(date +%s.%N)
 out=$("$GB" build --progress plain 2>&1); rc=$?
+tb1=$(date +%s.%N)
 n1=$(echo "$out" | sed -n 's/.*cache-count=\([0-9]*\).*/\1/p')
 [ $rc = 0 ] && echo "$out" | grep -q '^\[app\] built' && echo "$out" | grep -q '^\[tool\] built' &&
 	echo "$out" | grep -q '^\[deps\] built' && pass "first build builds all" ||
@@ -71,7 +76,13 @@ out=$("$GB" build --progress plain 2>&1); rc=$?
 t1=$(date +%s.%N)
 [ $rc = 0 ] && echo "$out" | grep -q "nothing to build" && pass "second build builds nothing" ||
 	{ fail "second build builds nothing"; echo "$out" | sed 's/^/# /'; }
-[ "$(creates_between "$t0" "$t1")" = 0 ] && pass "second build creates no container" || fail "second build creates no container"
+# Only if the engine's event log shows the first build's creates does an
+# empty answer prove anything (Podman 4.3's file logger returns none).
+if [ "$(creates_between "$tb0" "$tb1")" -gt 0 ]; then
+	[ "$(creates_between "$t0" "$t1")" = 0 ] && pass "second build creates no container" || fail "second build creates no container"
+else
+	skip "second build creates no container" "the engine's /events returns no past container events"
+fi
 
 # 3. an edit of a file app selects rebuilds app only, from its first changed step
 echo "print('changed')" >"$s/src/main.py"
@@ -90,17 +101,20 @@ out=$("$GB" build --progress plain 2>&1)
 echo "$out" | grep -q "nothing to build" && pass ".dockerignore'd edit rebuilds nothing" || fail ".dockerignore'd edit rebuilds nothing"
 
 # 5. the image runs and has exactly the expected files
-files=$(docker run --rm "$P/app" find /app | sort | tr '\n' ' ')
+files=$(engine_run "$P/app" find /app | sort | tr '\n' ' ')
 want="/app /app/src /app/src/link.py /app/src/main.py /app/src/req.txt /app/src/sub /app/src/sub/mod.py /app/toklen "
 [ "$files" = "$want" ] && pass "image has exactly the expected files" || { fail "image has exactly the expected files"; echo "# got: $files"; }
-[ "$(docker run --rm "$P/app" cat /app/src/main.py)" = "print('changed')" ] && pass "image has the edited content" || fail "image has the edited content"
-[ "$(docker run --rm "$P/app" readlink /app/src/link.py)" = main.py ] && pass "symlinks are copied as symlinks" || fail "symlinks are copied as symlinks"
-[ "$(docker run --rm "$P/app")" = "$(wc -c <"$s/token.txt")" ] && pass "image runs its cmd (secret was readable in the step)" || fail "image runs its cmd (secret was readable in the step)"
+[ "$(engine_run "$P/app" cat /app/src/main.py)" = "print('changed')" ] && pass "image has the edited content" || fail "image has the edited content"
+[ "$(engine_run "$P/app" readlink /app/src/link.py)" = main.py ] && pass "symlinks are copied as symlinks" || fail "symlinks are copied as symlinks"
+[ "$(engine_run "$P/app")" = "$(wc -c <"$s/token.txt")" ] && pass "image runs its cmd (secret was readable in the step)" || fail "image runs its cmd (secret was readable in the step)"
 
 # 6. cache mount persists into the next build, absent from the image
 out=$("$GB" build --rebuild=deps --progress plain 2>&1)
 [ -n "$n1" ] && echo "$out" | grep -q "cache-count=$((n1 + 1))" && pass "cache mount survives into the next build" || { fail "cache mount survives into the next build"; echo "$out" | grep cache-count | sed 's/^/# /'; }
-docker run --rm "$P/deps" sh -c 'test ! -e /cache/count' && pass "cache contents absent from the image" || fail "cache contents absent from the image"
+engine_run "$P/deps" sh -c 'test ! -e /cache/count' && pass "cache contents absent from the image" || fail "cache contents absent from the image"
+# The harness itself: a command failing in a container is seen failing (the
+# "! docker run" checks could not fail against Podman 4.3, DEFECTS 55).
+! engine_run "$P/deps" false; checked "harness: a container's failing command is a failure (engine /wait)"
 
 # 7. the secret's content is in no layer
 mkdir -p "$w/save" && docker save "$P/app" | tar -C "$w/save" -xf - &&
@@ -159,23 +173,31 @@ echo "# edited in the copy" >>"$w/copy/src/$f"
 grep -q "file src/$f changed" "$w/copyplan.txt" && ! grep -q "never built" "$w/copyplan.txt" &&
 	pass "a reusing checkout's plan names the edited file" || { fail "a reusing checkout's plan names the edited file"; sed 's/^/# /' "$w/copyplan.txt"; }
 
-# 11. a copy source that vanishes between plan and build
+# 11. a copy source that vanishes between plan and build: first's step
+#     waits for /go, which the test puts into it (its container's start
+#     event) only once the file is gone: an order, not a 2 s sleep
 v=$w/van; mkdir -p "$v"; cp "$bbtar" "$v/base.tar"; echo x >"$v/gone.txt"
 cat >"$v/stack.lua" <<EOF
 project "${P}v"
 local first = image "first" {
   from = rootfs { tar = "base.tar" },
-  run "echo first-$$; sleep 2",
+  run "echo first-$$; while [ ! -e /go ]; do sleep 0.05; done",
 }
 image "second" {
   from = first,
   copy "gone.txt",
 }
 EOF
-(cd "$v" && exec "$GB" build --progress plain >"$w/van.log" 2>&1) &
+ev=$w/van.events; : >"$ev"
+docker events --filter type=container --filter event=start --filter "label=graphbuild.build=${P}v" --format '{{.ID}}' >"$ev" & evpid=$!
+(cd "$v" && exec timeout 120 "$GB" build --progress plain >"$w/van.log" 2>&1) &
 pid=$!
-for _ in $(seq 100); do grep -q "first-$$" "$w/van.log" 2>/dev/null && break; sleep 0.1; done
-rm -f "$v/gone.txt"; wait $pid; rc=$?
+for _ in $(seq 600); do [ -s "$ev" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done # bound only
+rm -f "$v/gone.txt"
+cid=$(head -1 "$ev")
+[ -n "$cid" ] && docker exec "$cid" touch /go
+wait $pid; rc=$?
+kill $evpid 2>/dev/null; wait $evpid 2>/dev/null
 [ $rc = 1 ] && grep -q 'stack.lua:8: copy source gone.txt vanished since plan' "$w/van.log" &&
 	pass "vanished copy source: clear error" || { fail "vanished copy source: clear error (rc $rc)"; sed 's/^/# /' "$w/van.log"; }
 [ "$(ncontainers)" = 0 ] && pass "vanished source leaves no container" || fail "vanished source leaves no container"
@@ -212,19 +234,38 @@ out=$(cd "$u" && "$GB" build --progress plain 2>&1); rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "cannot pull 127.0.0.1:9/nosuch/image:1" && pass "unpullable reference: exit 1, clear message" ||
 	{ fail "unpullable reference: exit 1, clear message (rc $rc)"; echo "$out" | sed 's/^/# /'; }
 
-# 15. -j: six independent 2 s steps in parallel
+# 15. -j: six independent steps in parallel. Each step waits for /go, which
+#     the test puts into the started step containers only once all six have
+#     started (engine start events), or after a bound that only stops a hang:
+#     steps run at once if several start before any can finish. An order of
+#     events, not a time (bench/build.sh measures the speed-up).
 j=$w/par; mkdir -p "$j"; cp "$bbtar" "$j/base.tar"
 {
 	echo "project \"${P}j\""
 	echo "local bb = rootfs { tar = \"base.tar\" }"
-	for i in 1 2 3 4 5 6; do echo "image \"p$i\" { from = bb, run \"echo $i-$$; sleep 2\" }"; done
+	echo "image \"p0\" { from = bb, run \"echo 0-$$\" }"
+	for i in 1 2 3 4 5 6; do echo "image \"p$i\" { from = bb, run \"echo $i-$$; while [ ! -e /go ]; do sleep 0.05; done\" }"; done
 } >"$j/stack.lua"
-(cd "$j" && "$GB" build p1 --progress quiet >/dev/null 2>&1) # the base, and a warm engine
-s0=$(date +%s%N); (cd "$j" && "$GB" build --rebuild=p1 p1 --progress quiet >/dev/null 2>&1); s1=$(date +%s%N)
-(cd "$j" && "$GB" build -j 6 --progress quiet >/dev/null 2>&1); s2=$(date +%s%N)
-one=$(((s1 - s0) / 1000000)); six=$(((s2 - s1) / 1000000))
-echo "# one sleep-2 image: ${one} ms; five more with -j 6: ${six} ms"
-[ "$six" -lt $((one * 2)) ] && pass "-j 6 runs independent images in parallel" || fail "-j 6 runs independent images in parallel"
+(cd "$j" && "$GB" build p0 --progress quiet >/dev/null 2>&1) # the base, and a warm engine
+ev=$w/par.events; : >"$ev"
+docker events --filter type=container --filter event=start --filter "label=graphbuild.build=${P}j" --format '{{.ID}}' >"$ev" & evpid=$!
+(cd "$j" && timeout 300 "$GB" build -j 6 --progress quiet >"$w/par.log" 2>&1; echo $? >"$w/par.rc") &
+bpid=$!
+for _ in $(seq 600); do [ "$(grep -c . "$ev")" -ge 6 ] && break; [ -e "$w/par.rc" ] && break; sleep 0.1; done # bound only (60 s)
+maxrun=$(grep -c . "$ev") # started, and none could finish yet: running at once
+released=
+while [ ! -e "$w/par.rc" ]; do # let every started step finish (the bound is timeout 300)
+	for cid in $(cat "$ev"); do
+		case " $released " in *" $cid "*) continue ;; esac
+		docker exec "$cid" touch /go 2>/dev/null && released="$released $cid"
+	done
+	sleep 0.1
+done
+wait $bpid; kill $evpid 2>/dev/null; wait $evpid 2>/dev/null
+brc=$(cat "$w/par.rc")
+echo "# -j 6: $maxrun step containers started before any was let finish"
+[ "$brc" = 0 ] && [ "$maxrun" -ge 2 ] && pass "-j 6 runs independent images in parallel" ||
+	{ fail "-j 6 runs independent images in parallel (rc $brc, $maxrun at once)"; sed 's/^/# /' "$w/par.log"; }
 
 # 16. gc --keep 1: per node the newest build stays with its step images; an
 #     older build goes; one a container uses stays; another project's current
@@ -247,7 +288,7 @@ for v in 1 2 3; do
 	(cd "$g" && "$GB" build --progress quiet >/dev/null 2>&1)
 	eval "k$v=\$(gckey)"
 done
-cid=$(docker create "graphbuild-cache:$k1" true)
+cid=$(docker create $(engine_ulimits) "graphbuild-cache:$k1" true)
 out=$(cd "$g" && "$GB" gc --keep 1 2>&1); rc=$?
 echo "$out" | sed 's/^/#   /'
 [ $rc = 0 ] && has "$k3" && ! has "$k2"
@@ -258,7 +299,11 @@ out=$(cd "$g" && "$GB" build --progress plain 2>&1)
 echo "$out" | grep -q "nothing to build"; checked "gc: the current stack still builds nothing"
 sed -i 's|cat /src/v > /out|cat /src/v > /out2|' "$g/stack.lua"
 out=$(cd "$g" && "$GB" build --progress plain 2>&1)
-echo "$out" | grep -q "cached: copy"; checked "gc: the kept build's step images still serve as cache" || echo "$out" | sed 's/^/#   /'
+if [ -n "$(docker image inspect -f '{{.Parent}}' "graphbuild-cache:$k3" 2>/dev/null)" ]; then
+	echo "$out" | grep -q "cached: copy"; checked "gc: the kept build's step images still serve as cache" || echo "$out" | sed 's/^/#   /'
+else # Podman 4.3: committed images have no Parent (docs/remote.md, Podman)
+	skip "gc: the kept build's step images still serve as cache" "the engine gives committed images no Parent"
+fi
 docker rm "$cid" >/dev/null 2>&1
 
 # 17. a rootfs command that fails (debootstrap failing, or missing): exit 1,
@@ -313,14 +358,14 @@ EOF
 (cd "$m" && "$GB" build base --progress quiet >/dev/null 2>&1) # the Dockerfile's FROM
 out=$(cd "$m" && "$GB" build --progress plain 2>&1); rc=$?
 [ $rc = 0 ]; checked "multi-stage and adoption stack builds" || echo "$out" | tail -20 | sed 's/^/#   /'
-[ "$(docker run --rm "${P}m/slim")" = "$(printf 'hello %s\nhello %s' $$ $$)" ]
+[ "$(engine_run "${P}m/slim")" = "$(printf 'hello %s\nhello %s' $$ $$)" ]
 checked "copy { from = builder }: the file arrives (read through the copied symlink)"
-[ "$(docker run --rm "${P}m/slim" readlink /app/link)" = double.txt ] && ! docker run --rm "${P}m/slim" test -e /junk
+[ "$(engine_run "${P}m/slim" readlink /app/link)" = double.txt ] && ! engine_run "${P}m/slim" test -e /junk
 checked "copy { from = builder }: the symlink stays a symlink, nothing else of builder comes along"
-[ "$(docker run --rm "${P}m/legacy")" = "built for graphbuild-$$" ]; checked "dockerfile =: built by the engine with args"
-[ "$(docker run --rm "${P}m/legacy" ls -A /legacy | tr '\n' ' ')" = ".dockerignore Dockerfile kept.txt " ]
+[ "$(engine_run "${P}m/legacy")" = "built for graphbuild-$$" ]; checked "dockerfile =: built by the engine with args"
+[ "$(engine_run "${P}m/legacy" ls -A /legacy | tr '\n' ' ')" = ".dockerignore Dockerfile kept.txt " ]
 checked "dockerfile =: the context holds only the non-ignored files"
-[ -n "$(docker run --rm "${P}m/whole" ls /ctx/src)" ] && ! docker run --rm "${P}m/whole" test -e /ctx/.graphbuild
+[ -n "$(engine_run "${P}m/whole" ls /ctx/src)" ] && ! engine_run "${P}m/whole" test -e /ctx/.graphbuild
 checked "dockerfile = with the stack's directory as context: built, without graphbuild's .graphbuild/ state"
 out=$(cd "$m" && "$GB" build --progress plain 2>&1)
 echo "$out" | grep -q "nothing to build"; checked "multi-stage and adoption: a second build builds nothing"
@@ -329,5 +374,161 @@ out=$(cd "$m" && "$GB" plan 2>&1)
 echo "$out" | grep -q "build *builder" && echo "$out" | grep -q "build *slim" && echo "$out" | grep -q "reuse *legacy" &&
 	echo "$out" | grep -q "build *whole"
 checked "an edit in builder's files rebuilds builder, the image copying from it and whole (its context), not legacy" || echo "$out" | sed 's/^/#   /'
+
+
+# 19. a rootfs command's image has / as 0755 root:root, whatever $out's mode
+#     (mkdtemp's 0700 travelled into the tar; vfs applies it and no non-root
+#     user could run anything). Read from the image's own first layer.
+rf=$w/rootmode; mkdir -p "$rf"
+cat >"$rf/stack.lua" <<EOF
+project "${P}r"
+local bb = rootfs { command = "tar -xf $bbtar -C \"\$out\" --no-overwrite-dir", epoch = "rm$$" }
+image "r" { from = bb, user "nobody", run "ls / > /tmp/as-nobody" }
+EOF
+out=$(cd "$rf" && "$GB" build --progress plain 2>&1); rc=$?
+[ $rc = 0 ]; checked "rootfs command base: a non-root run step builds" || echo "$out" | tail -5 | sed 's/^/#   /'
+root_entry() { # IMAGE: mode and owner of the root entry of its first layer
+	local d; d=$(mktemp -d "$w/save.XXXXXX")
+	docker save "$1" -o "$d/i.tar" && tar -xf "$d/i.tar" -C "$d" &&
+		python3 - "$d" <<'PY'
+import json, sys, tarfile, os
+d = sys.argv[1]
+m = json.load(open(os.path.join(d, "manifest.json")))[0]
+with tarfile.open(os.path.join(d, m["Layers"][0])) as t:
+    for e in t:
+        if e.name in (".", "./", "/"):
+            print("%o %d:%d" % (e.mode & 0o7777, e.uid, e.gid)); break
+PY
+	rm -rf "$d"
+}
+[ "$(root_entry "${P}r/r")" = "755 0:0" ]; checked "rootfs command base: / is 0755 root:root in the image" ||
+	echo "#   root entry: $(root_entry "${P}r/r")"
+
+# 20. a copy of 3000 empty files under a low fd limit (one fd leaked per
+#     empty file before: "Too many open files")
+ef=$w/empties; mkdir -p "$ef/src"; cp "$bbtar" "$ef/base.tar"
+for i in $(seq -w 1 3000); do : >"$ef/src/e$i.py"; done
+cat >"$ef/stack.lua" <<EOF
+project "${P}e"
+image "e" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "e$$" }, copy { "src/", to = "/src/" } }
+EOF
+out=$(cd "$ef" && ulimit -n 256 && "$GB" build --progress plain 2>&1); rc=$?
+[ $rc = 0 ] && [ "$(engine_run "${P}e/e" sh -c 'ls /src | wc -l')" = 3000 ]
+checked "3000 empty files copy under ulimit -n 256" || echo "$out" | tail -5 | sed 's/^/#   /'
+
+# 21. a same-size edit between plan and upload fails the step "changed since
+#     plan", names the file, labels nothing. The run step before the copy
+#     waits for a file; the edit happens once its container has started (an
+#     engine event), then the file is put into the container.
+cs=$w/changed; mkdir -p "$cs"; cp "$bbtar" "$cs/base.tar"; echo OLD >"$cs/f.txt"
+cat >"$cs/stack.lua" <<EOF
+project "${P}c"
+image "c" {
+  from = rootfs { tar = "base.tar" }, env = { GBTEST = "c$$" },
+  run "while [ ! -e /go ]; do sleep 0.05; done",
+  copy "f.txt",
+}
+EOF
+ev=$w/changed.events; : >"$ev"
+docker events --filter type=container --filter event=start --format '{{.ID}}' >"$ev" & evpid=$!
+(cd "$cs" && timeout 60 "$GB" build --progress plain >"$w/changed.log" 2>&1; echo $? >"$w/changed.rc") & bpid=$!
+for _ in $(seq 600); do [ -s "$ev" ] && break; [ -e "$w/changed.rc" ] && break; sleep 0.1; done # bound only
+cid=$(head -1 "$ev")
+echo NEW >"$cs/f.txt"
+[ -n "$cid" ] && docker exec "$cid" touch /go
+wait $bpid; kill $evpid 2>/dev/null; wait $evpid 2>/dev/null
+rc=$(cat "$w/changed.rc")
+[ "$rc" = 1 ] && grep -q 'stack.lua:5: copy source f.txt changed since plan' "$w/changed.log" &&
+	! docker image inspect "${P}c/c" >/dev/null 2>&1
+checked "a same-size edit after the plan: the step fails naming the file, no image" || sed 's/^/#   /' "$w/changed.log"
+out=$(cd "$cs" && "$GB" build --progress plain 2>&1)
+[ "$(engine_run "${P}c/c" cat /f.txt)" = NEW ]; checked "the next build copies the new content"
+echo OLD >"$cs/f.txt"
+out=$(cd "$cs" && "$GB" build --progress plain 2>&1)
+[ "$(engine_run "${P}c/c" cat /f.txt)" = OLD ]; checked "and OLD again is OLD (no image was labelled with OLD's key)"
+
+# 22. a copy onto a registry reference lands in that image's WorkingDir;
+#     run steps see the same directory
+gw=$w/goref; mkdir -p "$gw"; cp "$bbtar" "$gw/base.tar"
+cat >"$gw/stack.lua" <<EOF
+project "${P}g"
+image "gobase" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "g$$" }, workdir = "/go" }
+EOF
+(cd "$gw" && "$GB" build --progress quiet >/dev/null 2>&1) && docker tag "${P}g/gobase:latest" "gbref$$/golang:1"
+mkdir -p "$gw/app"; echo 'package main' >"$gw/app/main.go"
+cat >"$gw/app/stack.lua" <<EOF
+project "${P}g2"
+image "app" { from = "gbref$$/golang:1", copy "main.go", run "test -f main.go && pwd > /pwd" }
+EOF
+out=$(cd "$gw/app" && "$GB" build --progress plain 2>&1); rc=$?
+[ $rc = 0 ] && [ "$(engine_run "${P}g2/app" cat /go/main.go)" = "package main" ] &&
+	[ "$(engine_run "${P}g2/app" cat /pwd)" = /go ] && ! engine_run "${P}g2/app" test -e /main.go
+checked "copy onto a reference with WORKDIR /go lands in /go, where run steps run" || echo "$out" | tail -8 | sed 's/^/#   /'
+docker rmi "gbref$$/golang:1" >/dev/null 2>&1
+
+# 23. a reference longer than 128 bytes is used whole (it was cut)
+lr="gbref$$/$(printf 'l%.0s' $(seq 130)):1"
+docker tag "${P}g/gobase:latest" "$lr"
+cat >"$gw/app/stack.lua" <<EOF
+project "${P}g3"
+image "app" { from = "$lr", run "true" }
+EOF
+out=$(cd "$gw/app" && "$GB" build --progress plain 2>&1); rc=$?
+[ $rc = 0 ]; checked "a 140-byte reference as a parent builds" || echo "$out" | tail -5 | sed 's/^/#   /'
+docker rmi "$lr" >/dev/null 2>&1
+
+# 24. build-step failures name the node and the step's line; a failing copy
+#     shows no earlier step's output as its own
+nf=$w/nosh; mkdir -p "$nf"; echo x >"$nf/f.txt"; cp "$bbtar" "$nf/base.tar"
+cat >"$nf/stack.lua" <<EOF
+project "${P}n"
+local empty = rootfs { command = "mkdir -p \"\$out/etc\"", epoch = "n$$" }
+image "nosh" {
+  from = empty,
+  run "echo never",
+}
+image "cp" {
+  from = rootfs { tar = "base.tar" }, env = { GBTEST = "n$$" },
+  run "echo PREVIOUS-STEP-OUTPUT",
+  copy { "f.txt", to = "/etc/group/x" },
+}
+EOF
+out=$(cd "$nf" && "$GB" build --progress plain 2>&1); rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q '^graphbuild: \[nosh\] stack.lua:5: step 1/1 (run "echo never"): start container: '
+checked "a run on a rootfs without /bin/sh: the node and the step's line" || echo "$out" | sed 's/^/#   /'
+echo "$out" | grep -q '^graphbuild: \[cp\] stack.lua:10: ' && ! echo "$out" | grep -q '| PREVIOUS-STEP-OUTPUT'
+checked "a failing copy: its node and line, not the previous step's output" || echo "$out" | sed 's/^/#   /'
+[ "$(ncontainers)" = 0 ]; checked "failed steps leave no container"
+
+
+# 25. secret mount points leave no trace in the image: no empty /root/.etok,
+#     no /run/secrets/ftok or directory made for them, in any layer
+sm=$w/secmounts; mkdir -p "$sm"; cp "$bbtar" "$sm/base.tar"; echo "ftok-$$" >"$sm/ftok.txt"; chmod 644 "$sm/ftok.txt"
+cat >"$sm/stack.lua" <<EOF
+project "${P}s"
+secret "etok" { env = "GB_TEST_ETOK" }
+secret "ftok" { file = "ftok.txt" }
+image "s" {
+  from = rootfs { tar = "base.tar" }, env = { GBTEST = "s$$" },
+  run { "cat /root/.etok /run/secrets/ftok > /seen", secrets = { etok = "/root/.etok", "ftok" } },
+  user "nobody",
+  run { "cat /run/secrets/ftok > /tmp/seen-by-nobody", secrets = { "ftok" } },
+}
+EOF
+out=$(cd "$sm" && GB_TEST_ETOK="etok-$$" "$GB" build --progress plain 2>&1); rc=$?
+[ $rc = 0 ] && [ "$(engine_run "${P}s/s" cat /seen /tmp/seen-by-nobody | tr '\n' ' ')" = "etok-$$ftok-$$ ftok-$$ " ]
+checked "secret steps read their secrets (root and a non-root user)" || echo "$out" | tail -8 | sed 's/^/#   /'
+mkdir -p "$w/save-s" && docker save "${P}s/s" | tar -C "$w/save-s" -xf - &&
+	for l in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))[0]["Layers"]))' "$w/save-s/manifest.json"); do
+		tar -tf "$w/save-s/$l"; done >"$w/save-s/names"
+# Podman 4.3 puts /run/.containerenv into every container, and its commit
+# keeps it (and /run) in the layer: that is Podman's file, not a secret's,
+# so there only those two names are let through, and /run may exist.
+podrun='^$'; podtest='! test -e /run'
+[ "${GB_ENGINE_KIND:-${GB_ENGINE:-docker}}" = podman ] && podrun='^(\./)?run/(\.containerenv)?$' podtest='! test -e /run/secrets'
+[ -s "$w/save-s/names" ] && ! grep -vE "$podrun" "$w/save-s/names" | grep -E 'etok|ftok|run/|^run|graphbuild' &&
+	engine_run "${P}s/s" sh -c "! test -e /root/.etok && $podtest"
+checked "no secret mount point, and no directory made for one, in any layer" || grep -E 'etok|ftok|run|graphbuild' "$w/save-s/names" | sed 's/^/#   /'
+[ "$(ncontainers)" = 0 ]; checked "secret steps leave no container"
 
 done_tests

@@ -83,10 +83,10 @@ check "workdir" [ "$(insp '{{.Config.WorkingDir}}' "$img")" = /srv ]
 check "user (the key wins over the user step)" [ "$(insp '{{.Config.User}}' "$img")" = root ]
 check "expose" [ "$(insp '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}' "$img")" = "8080/tcp 9090/tcp " ]
 check "labels, with graphbuild.key and graphbuild.node" [ "$(insp '{{index .Config.Labels "team"}} {{index .Config.Labels "tier"}} {{index .Config.Labels "graphbuild.node"}} {{len (index .Config.Labels "graphbuild.key")}}' "$img")" = "core 1 app 32" ]
-check "a run step sees its own env" [ "$(docker run --rm --entrypoint cat "$img" /step-env)" = "step sees STEPVAR=only-here" ]
-check "a user step: later steps run as that user" [ "$(docker run --rm --entrypoint cat "$img" /tmp/uid)" = 65534 ]
-check "read: the file's text reached the step" [ "$(docker run --rm --entrypoint cat "$img" /motd)" = "from-read-$$" ]
-check "the image runs its entrypoint + cmd" [ "$(docker run --rm "$img")" = from-cmd ]
+check "a run step sees its own env" [ "$(engine_run --entrypoint cat "$img" /step-env)" = "step sees STEPVAR=only-here" ]
+check "a user step: later steps run as that user" [ "$(engine_run --entrypoint cat "$img" /tmp/uid)" = 65534 ]
+check "read: the file's text reached the step" [ "$(engine_run --entrypoint cat "$img" /motd)" = "from-read-$$" ]
+check "the image runs its entrypoint + cmd" [ "$(engine_run "$img")" = from-cmd ]
 echo "changed-$$" >"$s/motd"
 "$GB" plan >"$w/plan1.out" 2>&1
 grep -q "build *app" "$w/plan1.out" && ! grep -q "build *base" "$w/plan1.out"

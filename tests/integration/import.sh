@@ -146,6 +146,68 @@ gb redir c6
 check "redirect: the server was asked" grep -q 'GET /elsewhere/mod.lua' "$w/redirect.log"
 check "redirect: cached under the pin" cmp -s "$srv/mod.lua" "$w/c6/modules/$H.lua"
 
+# 6b. every redirect hop obeys the first URL's rule: a 302 from loopback
+#     http:// to plain http:// on a non-loopback host (TEST-NET, never
+#     routed) is refused before any connection (connecting would time out
+#     after 5 s with "cannot fetch"), and so is a 302 to another protocol
+rport2=$(free_port)
+python3 "$w/redirect.py" "$rport2" "http://192.0.2.1/mod.lua" >"$w/redirect2.log" 2>&1 &
+pids+=("$!")
+rport3=$(free_port)
+python3 "$w/redirect.py" "$rport3" "file:///etc/passwd" >"$w/redirect3.log" 2>&1 &
+pids+=("$!")
+wait_http "http://127.0.0.1:$rport2/" && wait_http "http://127.0.0.1:$rport3/" || fail "start the redirect servers"
+stack redir2 'project "imp"' "local m = import \"http://127.0.0.1:$rport2/mod.lua#sha256=$H\""
+gb redir2 c6b
+{ [ $rc = 2 ] && has "$err" "import http://127.0.0.1:$rport2/mod.lua: redirect to http://192.0.2.1/mod.lua refused: plain http:// is allowed only to a loopback host" &&
+	! has "$err" "cannot fetch"; } && pass "a redirect to http:// on a non-loopback host is refused before connecting" || { fail "a redirect to http:// on a non-loopback host is refused before connecting"; show; }
+stack redir3 'project "imp"' "local m = import \"http://127.0.0.1:$rport3/mod.lua#sha256=$H\""
+gb redir3 c6b
+{ [ $rc = 2 ] && has "$err" "redirect to file:///etc/passwd refused: only https:// URLs"; } && pass "a redirect to another protocol is refused" || { fail "a redirect to another protocol is refused"; show; }
+check "refused redirects: nothing cached" [ "$(nfiles "$w/c6b")" = 0 ]
+
+# 6c. module trust (DEFECTS 43): an imported module's require never reads the
+#     importer's directory; its helper comes by a relative import pinned in
+#     its own bytes; it cannot set project settings; plan lists its host commands
+mkdir -p "$srv/lib"
+printf 'return { who = "origin-helper" }\n' >"$srv/lib/helper.lua"
+HH=$(sha "$srv/lib/helper.lua")
+printf '%s\n' "local h = import \"helper.lua#sha256=$HH\"" \
+	'rootfs { name = "hostcmd", command = "echo from-module > \"$out/x\"" }' \
+	'return { who = h.who }' >"$srv/lib/trusty.lua"
+printf 'local h = require "helper"\nreturn h\n' >"$srv/lib/needy.lua"
+printf 'project { "secimp", cache = "127.0.0.1:5999/x", cache_push = true }\nreturn {}\n' >"$srv/lib/bossy.lua"
+HT=$(sha "$srv/lib/trusty.lua"); HN=$(sha "$srv/lib/needy.lua"); HB=$(sha "$srv/lib/bossy.lua")
+stack trust 'project "imp"' "local t = import \"$base/lib/trusty.lua#sha256=$HT\"" 'assert(t.who == "origin-helper", t.who)'
+printf 'return { who = "importer-dir" }\n' >"$w/trust/helper.lua"
+gb trust c6c
+[ $rc = 0 ]; checked "a relative import inside a module resolves against its URL, pinned inside it" || show
+(cd "$w/trust" && GRAPHBUILD_CACHE_DIR=$w/c6c "$GB" plan --json >"$w/out" 2>"$w/err"); rc=$?
+python3 - "$w/out" "$base/lib/trusty.lua" <<'PY'
+import json, sys
+hc = json.load(open(sys.argv[1]))["host_commands"]
+assert hc == [{"node": "hostcmd", "command": 'echo from-module > "$out/x"', "file": sys.argv[2], "line": 2,
+               "module": sys.argv[2]}], hc
+PY
+checked "plan --json lists the module's host command with its module" || show
+(cd "$w/trust" && GRAPHBUILD_CACHE_DIR=$w/c6c "$GB" plan >"$w/out" 2>"$w/err"); rc=$?
+grep -qF "runs on this host: echo from-module > \"\$out/x\" (from the imported module $base/lib/trusty.lua)" "$w/out"
+checked "text plan shows the host command under its node" || sed 's/^/# /' "$w/out"
+stack needy 'project "imp"' "local t = import \"$base/lib/needy.lua#sha256=$HN\""
+printf 'return { who = "importer-dir" }\n' >"$w/needy/helper.lua"
+gb needy c6c
+{ [ $rc = 2 ] && has "$err" "$base/lib/needy.lua:1: module 'helper' not found; the imported module $base/lib/needy.lua may require only graphbuild's own library"; } &&
+	pass "an imported module's require does not resolve in the importer's directory" || { fail "an imported module's require does not resolve in the importer's directory"; show; }
+stack bossy 'project "imp"' "local t = import \"$base/lib/bossy.lua#sha256=$HB\""
+gb bossy c6c
+{ [ $rc = 2 ] && has "$err" "$base/lib/bossy.lua:1: project: only the root stack sets project settings; the module '$base/lib/bossy.lua' may not"; } &&
+	pass "an imported module cannot set project settings" || { fail "an imported module cannot set project settings"; show; }
+stack reqproj 'project "imp"' 'require "sub"'
+printf 'project { "other", cache = "127.0.0.1:5999/x" }\n' >"$w/reqproj/sub.lua"
+gb reqproj c6c
+{ [ $rc = 2 ] && has "$err" "sub.lua:1: project: only the root stack sets project settings; the module 'sub' may not"; } &&
+	pass "a required module cannot set project settings" || { fail "a required module cannot set project settings"; show; }
+
 # 7. HTTP errors name the status; the size cap holds
 stack missing 'project "imp"' "local m = import \"$base/nope.lua#sha256=$H\""
 gb missing c7

@@ -30,6 +30,7 @@ w=$(mktemp -d /tmp/gbreg.XXXXXX)
 EA=/tmp/gbra EB=/tmp/gbrb
 cleanup() {
 	[ -n "${GB_KEEP:-}" ] && { echo "# kept: $w, engines $EA $EB, registry pid $regpid"; return; }
+	[ -n "${relaypid:-}" ] && kill "$relaypid" 2>/dev/null
 	registry_stop
 	engine_stop "$EA" >/dev/null 2>&1
 	engine_stop "$EB" >/dev/null 2>&1
@@ -44,6 +45,9 @@ pass "docker-registry serves /v2/ on $REG"
 CACHE=$REG/gbreg
 
 # ---- two engines ----
+# Podman treats no registry as insecure by itself (Docker: loopback): its
+# private registries.conf lists this one (DEFECTS 53, docs/remote.md).
+export GB_PODMAN_INSECURE=$REG
 engine_start "$EA" gbra0 172.31.244.1/24 >/dev/null || { fail "start engine A"; done_tests; exit 1; }
 HA=$DOCKER_HOST
 # B is a fresh laptop: no data from an earlier run
@@ -54,6 +58,7 @@ unset DOCKER_HOST
 pass "two private engines: $HA and $HB"
 da() { DOCKER_HOST=$HA docker "$@"; }
 db() { DOCKER_HOST=$HB docker "$@"; }
+dbrun() { DOCKER_HOST=$HB engine_run "$@"; } # docker run --rm on B, exit code from /wait
 # wipe_b: B forgets every image (a fresh laptop).
 wipe_b() {
 	local ids _
@@ -143,7 +148,10 @@ t1=$(date +%s.%N)
 warmB=$(elapsed "$t0" "$t1")
 echo "# B warm build: ${warmB}s (A cold: ${coldA}s)"
 [ $rc = 0 ] && pass "B: build succeeds" || { fail "B: build succeeds (rc $rc)"; echo "$out" | tail -20 | sed 's/^/# /'; }
-[ $rc = 0 ] && lt "$warmB" 5 && pass "B: build takes a fraction of the 10 s step (${warmB}s)" || fail "B: build takes a fraction of the 10 s step (${warmB}s)"
+# (the time is printed above, measured in bench/registry.sh; the cause is
+# that nothing ran, so the 10 s step did not either)
+[ $rc = 0 ] && ! echo "$out" | grep -q '^\[[a-z0-9-]*\] built' && pass "B: nothing is built, so the 10 s step never runs (${warmB}s)" ||
+	{ fail "B: nothing is built, so the 10 s step never runs (${warmB}s)"; echo "$out" | grep '\] built' | sed 's/^/# /'; }
 [ $rc = 0 ] && [ "$(creates_b "$t0" "$t1")" = 0 ] && pass "B: not one container created (nothing built)" || fail "B: not one container created (nothing built)"
 ok=1
 for n in base deps app; do
@@ -153,8 +161,8 @@ done
 [ $ok = 1 ] && pass "B: graphbuild-cache:<key> for every image, labelled with its key" || fail "B: graphbuild-cache:<key> for every image, labelled with its key"
 [ $rc = 0 ] && [ -z "$(db images --format '{{.Repository}}' | grep -F "$REG")" ] && pass "B keeps no registry-named tags" || fail "B keeps no registry-named tags"
 kapp=$(keyof "$w/planB.json" app)
-[ "$(db run --rm "graphbuild-cache:$kapp")" = "hello from app $$" ] && pass "B: the pulled app image runs" || fail "B: the pulled app image runs"
-[ "$(db run --rm "$P/app" 2>/dev/null)" = "hello from app $$" ] && pass "B: $P/app is tagged and runs" || fail "B: $P/app is tagged and runs"
+[ "$(dbrun "graphbuild-cache:$kapp")" = "hello from app $$" ] && pass "B: the pulled app image runs" || fail "B: the pulled app image runs"
+[ "$(dbrun "$P/app" 2>/dev/null)" = "hello from app $$" ] && pass "B: $P/app is tagged and runs" || fail "B: $P/app is tagged and runs"
 (cd "$l" && DOCKER_HOST=$HB "$GB" plan --json --cache "$CACHE" >"$w/planB2.json" 2>/dev/null)
 python3 2>/dev/null -c 'import json,sys; sys.exit(any(i["action"] != "reuse" for i in json.load(open(sys.argv[1]))["images"]))' "$w/planB2.json" &&
 	pass "B: plan --json afterwards gates a pipeline: nothing to build" || fail "B: plan --json afterwards: nothing to build"
@@ -169,12 +177,12 @@ t0=$(date +%s.%N)
 out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
 t1=$(date +%s.%N)
 dt=$(elapsed "$t0" "$t1")
-if [ $rc = 0 ] && echo "$out" | grep -q '^\[app\] built' && ! echo "$out" | grep -qE '^\[(base|deps)\] built' && lt "$dt" 8; then
+if [ $rc = 0 ] && echo "$out" | grep -q '^\[app\] built' && ! echo "$out" | grep -qE '^\[(base|deps)\] built'; then
 	pass "B: only app is built, the rest pulled (${dt}s)"
 else
 	fail "B: only app is built, the rest pulled (rc $rc, ${dt}s)"; echo "$out" | tail -20 | sed 's/^/# /'
 fi
-[ "$(db run --rm "$P/app" 2>/dev/null)" = "changed on the laptop $$" ] && pass "B: the rebuilt app has the change" || fail "B: the rebuilt app has the change"
+[ "$(dbrun "$P/app" 2>/dev/null)" = "changed on the laptop $$" ] && pass "B: the rebuilt app has the change" || fail "B: the rebuilt app has the change"
 
 # 4. The last step of a stage changed: the earlier steps (the 10 s one) come
 #    from the registry by their step keys.
@@ -184,12 +192,13 @@ t0=$(date +%s.%N)
 out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
 t1=$(date +%s.%N)
 dt=$(elapsed "$t0" "$t1")
-if [ $rc = 0 ] && echo "$out" | grep -q '^\[deps\] built' && lt "$dt" 8; then
+# the cause, not the time: deps' earlier steps are pulled by their step keys
+if [ $rc = 0 ] && echo "$out" | grep -q '^\[deps\] built' && echo "$out" | grep -q '^\[deps step [0-9/]*\] pull cached steps'; then
 	pass "B: a changed last step reuses the earlier steps from the registry (${dt}s)"
 else
 	fail "B: a changed last step reuses the earlier steps from the registry (rc $rc, ${dt}s)"; echo "$out" | tail -20 | sed 's/^/# /'
 fi
-[ "$(db run --rm "$P/deps" cat /app/last 2>/dev/null)" = last-2 ] && pass "B: deps has the new last step" || fail "B: deps has the new last step"
+[ "$(dbrun "$P/deps" cat /app/last 2>/dev/null)" = last-2 ] && pass "B: deps has the new last step" || fail "B: deps has the new last step"
 
 # 5. The registry stopped: B builds locally, with a warning; --push warns too.
 registry_stop
@@ -204,8 +213,13 @@ echo "$out" | grep -q "cache $CACHE unreachable" && pass "registry down: a warni
 	{ fail "registry down: a warning says the cache is unreachable"; echo "$out" | tail -10 | sed 's/^/# /'; }
 echo "$out" | grep -iE 'not (cached|pushed)|push' | grep -qi "$REG" && pass "registry down: the warning says what was not cached" ||
 	fail "registry down: the warning says what was not cached"
-[ $rc = 0 ] && lt "$dt" 15 && pass "registry down: no long waits (${dt}s)" || fail "registry down: no long waits (${dt}s)"
-[ "$(db run --rm "$P/app" 2>/dev/null)" = "offline edit $$" ] && pass "registry down: the local build runs" || fail "registry down: the local build runs"
+# the cause: the refused connect is seen at once (the warning names it), the
+# engine is never left retrying; 45 s, below the engine's ~50 s of
+# retries, only bounds that
+[ $rc = 0 ] && echo "$out" | grep "cache $CACHE unreachable" | grep -qi "connect" && lt "$dt" 45 &&
+	pass "registry down: no long waits: the refused connect is the cause (${dt}s)" ||
+	{ fail "registry down: no long waits: the refused connect is the cause (${dt}s)"; echo "$out" | grep unreachable | sed 's/^/# /'; }
+[ "$(dbrun "$P/app" 2>/dev/null)" = "offline edit $$" ] && pass "registry down: the local build runs" || fail "registry down: the local build runs"
 
 # 6. A tampered tag: app's key in the registry names deps' image. B must
 #    reject it (label mismatch) and build app locally.
@@ -224,8 +238,16 @@ echo "$out" | grep -q "has key label $kdeps, not $kapp: rejected" && pass "tampe
 	{ fail "tampered: the pulled image is rejected, naming both keys"; echo "$out" | tail -20 | sed 's/^/# /'; }
 [ -n "$kapp" ] && [ "$(label_b "graphbuild-cache:$kapp")" = "$kapp" ] && pass "tampered: B's graphbuild-cache:<app key> is labelled with app's key" ||
 	fail "tampered: B's graphbuild-cache:<app key> is labelled with app's key (got $(label_b "graphbuild-cache:$kapp"))"
-[ "$(db run --rm "$P/app" 2>/dev/null)" = "hello from app $$" ] && pass "tampered: B's app is the real app" || fail "tampered: B's app is the real app"
+[ "$(dbrun "$P/app" 2>/dev/null)" = "hello from app $$" ] && pass "tampered: B's app is the real app" || fail "tampered: B's app is the real app"
 [ $rc = 0 ] && [ -z "$(db images --format '{{.Repository}}' | grep -F "$REG")" ] && pass "tampered: no registry-named tag left on B" || fail "tampered: no registry-named tag left on B"
+# DEFECTS 44: the rejected tag is repaired by the next --push (a lookup finds it)
+out=$(cd "$s" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --push --progress plain 2>&1); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q "pushed [1-9][0-9]* image" && pass "tampered: --push replaces the rejected tag" ||
+	{ fail "tampered: --push replaces the rejected tag (rc $rc)"; echo "$out" | tail -8 | sed 's/^/# /'; }
+wipe_b
+out=$(cd "$s" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
+[ $rc = 0 ] && ! echo "$out" | grep -q "rejected" && echo "$out" | grep -q '^\[app\] pulled' &&
+	pass "tampered: after the repair a fresh machine pulls app" || { fail "tampered: after the repair app is pulled (rc $rc)"; echo "$out" | tail -12 | sed 's/^/# /'; }
 
 # 7. The cache named in stack.lua (project { …, cache = … }), no flag, no env.
 wipe_b
@@ -239,10 +261,22 @@ out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --json --progress quiet 2>/dev/null
 echo "$out" | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j["result"]=="ok" and j["totals"]["pulled"]>=1 and j["cache"]["hits"]>=1 else 1)' &&
 	pass "build --json: result ok, pulled and cache counters" || { fail "build --json summary"; echo "$out" | head -20 | sed 's/^/# /'; }
 
+if [ "${GB_ENGINE_KIND:-docker}" = podman ]; then
+	# Sections 8 and 9 watch dockerd's own download files and rely on its
+	# error wording for a registry gone mid-transfer; Podman's differ.
+	skip "interrupted push and pull (sections 8, 9)" "they watch dockerd's transfer files; Podman words a registry gone mid-transfer differently (docs/remote.md)"
+	done_tests
+	exit
+fi
+
 # 8. A push interrupted halfway: the registry dies while a layer is being
-#    uploaded (seen in its storage: an _uploads/…/data file over 1 MB). The
-#    engine would retry for ~50 s; graphbuild notices, gives up at once, the
-#    build still succeeds, and the key is never a hit until a full push.
+#    uploaded. A pushes through tests/lib/relay.py (cut), which stops
+#    forwarding once 8 MB of one request have gone through (big's 48 MB
+#    layer; the busybox layer is 2 MB) and says so; then the registry and the
+#    relay are killed: at a byte count observed, so a fast transfer cannot
+#    finish first. The engine would retry for ~50 s; graphbuild notices,
+#    gives up at once, the build still succeeds, and the key is never a hit
+#    until a full push.
 registry_stop
 registry_start || fail "registry restarts"
 x=$w/interrupt
@@ -259,39 +293,51 @@ EOF
 (cd "$x" && DOCKER_HOST=$HA "$GB" build --progress quiet >/dev/null 2>&1)
 (cd "$x" && DOCKER_HOST=$HA "$GB" plan --json >"$w/planX.json" 2>/dev/null)
 kbig=$(keyof "$w/planX.json" big)
-# kill_mid_transfer DIR GLOB SIZE OUT -- CMD...: runs CMD (output to OUT,
-# exit code to OUT.rc) and kills the registry (-9) once a file under DIR
-# matching GLOB (find -path) exceeds SIZE. Sets caught (that file's size, or
-# empty when CMD ended first), dt (CMD's seconds) and rc.
-kill_mid_transfer() {
-	local dir=$1 glob=$2 size=$3 out=$4 t0 bgp f
-	shift 5
+# relay_cut BYTES: tests/lib/relay.py cut in front of the registry; sets
+# RELAY (127.0.0.1:PORT: the registry's contents under another name) and
+# relaypid.
+relay_cut() {
+	rm -f "$w/relay.port" "$w/relay.cut"
+	python3 "$top/tests/lib/relay.py" cut "$w/relay.port" "${REG##*:}" "$w/relay.cut" "$1" >>"$w/relay.log" 2>&1 &
+	relaypid=$!
+	for _ in $(seq 300); do [ -s "$w/relay.port" ] && break; sleep 0.05; done # bound only (15 s)
+	RELAY=127.0.0.1:$(cat "$w/relay.port" 2>/dev/null)
+}
+# cut_mid_transfer OUT -- CMD...: runs CMD (output to OUT, exit code to
+# OUT.rc); once the relay has stopped mid-transfer, kills the registry (-9)
+# and the relay. Sets caught (the bytes that went through, or empty when CMD
+# ended first), dt (CMD's seconds) and rc.
+cut_mid_transfer() {
+	local out=$1 t0 bgp
+	shift 2
+	rm -f "$out.rc"
 	t0=$(date +%s.%N)
 	("$@" >"$out" 2>&1; echo $? >"$out.rc") &
 	bgp=$!
 	caught=
-	for _ in $(seq 3000); do
-		f=$(find "$dir" -path "$glob" -size "+$size" 2>/dev/null | head -n1)
-		if [ -n "$f" ]; then
-			caught=$(stat -c %s "$f" 2>/dev/null)
-			kill -9 "$regpid"; wait "$regpid" 2>/dev/null; regpid=
-			break
-		fi
+	for _ in $(seq 3000); do # bound only (300 s)
+		[ -s "$w/relay.cut" ] && { caught=$(cat "$w/relay.cut"); break; }
 		[ -f "$out.rc" ] && break
-		sleep 0.01
+		sleep 0.1
 	done
+	if [ -n "$caught" ]; then kill -9 "$regpid"; wait "$regpid" 2>/dev/null; regpid=; fi
+	kill "$relaypid" 2>/dev/null; wait "$relaypid" 2>/dev/null; relaypid=
 	wait "$bgp"
 	dt=$(elapsed "$t0" "$(date +%s.%N)")
 	rc=$(cat "$out.rc")
 }
-kill_mid_transfer "$w/registry" '*_uploads*/data' 1M "$w/x1.out" -- \
-	env DOCKER_HOST=$HA "$GB" -C "$x" build --cache "$CACHE" --push --progress plain
-echo "# registry killed with ${caught:-?} bytes of a layer uploaded; build --push took ${dt}s"
+relay_cut 8388608
+cut_mid_transfer "$w/x1.out" -- \
+	env DOCKER_HOST=$HA "$GB" -C "$x" build --cache "$RELAY/gbreg" --push --progress plain
+echo "# registry killed with ${caught:-?} bytes of a request relayed; build --push took ${dt}s"
 check "interrupted push: the registry was killed mid-upload" [ -n "$caught" ]
 [ "$rc" = 0 ]; checked "interrupted push: the build still succeeds (exit 0)" || sed 's/^/#   /' "$w/x1.out"
 grep -q "$kbig.*went away mid-transfer.*not cached" "$w/x1.out"
 checked "interrupted push: a warning names the key that was not cached" || sed 's/^/#   /' "$w/x1.out"
-lt "$dt" 15; checked "interrupted push: no wait for the engine's retries (${dt}s; theirs ~50 s)"
+# the cause: graphbuild aborted the engine's retries (its own message), with
+# a bound below the ~50 s the engine's retries take, not a speed
+grep -q "went away mid-transfer.*engine is retrying; gave up" "$w/x1.out" && lt "$dt" 45
+checked "interrupted push: no wait for the engine's retries (${dt}s; theirs ~50 s)"
 registry_start || fail "registry restarts"
 tags >"$w/tagsX1"  # (a file, not a pipe: grep -q closing it early fails the pipeline under pipefail)
 ! grep -qx "$kbig" "$w/tagsX1"; checked "interrupted push: the registry has no tag for the half-pushed key"
@@ -304,21 +350,23 @@ tags >"$w/tagsX2"
 [ $rc = 0 ] && grep -qx "$kbig" "$w/tagsX2"; checked "interrupted push: the next push completes it" || sed 's/^/#   /' "$w/x2.out"
 (cd "$x" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain >"$w/x3.out" 2>&1)
 [ $? = 0 ] && [ "$(label_b "graphbuild-cache:$kbig")" = "$kbig" ] &&
-	[ "$(db run --rm "graphbuild-cache:$kbig" wc -c /big | awk '{print $1}')" = 50331648 ]
+	[ "$(dbrun "graphbuild-cache:$kbig" wc -c /big | awk '{print $1}')" = 50331648 ]
 checked "interrupted push: B then pulls the whole image" || sed 's/^/#   /' "$w/x3.out"
 
-# 9. The registry dies in the middle of a pull (seen on B: the engine's
-#    download file of big's 48 MB layer over 8 MB; the busybox layer is 2 MB):
-#    the engine would retry; graphbuild gives up at once and builds locally.
+# 9. The registry dies in the middle of a pull: B pulls through the relay,
+#    cut as above once 8 MB of one reply have gone through (big's layer).
+#    The engine would retry; graphbuild gives up at once and builds locally.
 wipe_b
-kill_mid_transfer "$EB/data/tmp" '*GetImageBlob*' 8M "$w/x4.out" -- \
-	env DOCKER_HOST=$HB "$GB" -C "$x" build --cache "$CACHE" --progress plain
-echo "# registry killed with ${caught:-?} bytes of a layer downloaded; build took ${dt}s"
+relay_cut 8388608
+cut_mid_transfer "$w/x4.out" -- \
+	env DOCKER_HOST=$HB "$GB" -C "$x" build --cache "$RELAY/gbreg" --progress plain
+echo "# registry killed with ${caught:-?} bytes of a reply relayed; build took ${dt}s"
 check "interrupted pull: the registry was killed mid-download" [ -n "$caught" ]
 [ "$rc" = 0 ] && grep -q '^\[big\] built' "$w/x4.out"
 checked "interrupted pull: the image is built locally instead (exit 0)" || sed 's/^/#   /' "$w/x4.out"
 grep -q "pull .*$kbig.*went away mid-transfer" "$w/x4.out"; checked "interrupted pull: a warning says why" || sed 's/^/#   /' "$w/x4.out"
-lt "$dt" 20; checked "interrupted pull: no wait for the engine's retries (${dt}s)"
+grep -q "pull .*$kbig.*went away mid-transfer.*engine is retrying; gave up" "$w/x4.out" && lt "$dt" 45
+checked "interrupted pull: no wait for the engine's retries (${dt}s; theirs ~50 s)"
 [ "$(label_b "graphbuild-cache:$kbig")" = "$kbig" ]; checked "interrupted pull: B's image is labelled with its key"
 registry_start || fail "registry restarts"
 

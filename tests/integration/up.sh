@@ -31,12 +31,13 @@ local app = image "app" { from = base, copy { "app/", to = "/app/" } }
 local function st(name, ev) return "echo " .. name .. " " .. ev .. " \$(cut -d' ' -f1 /proc/uptime) >> /out/log; " end
 service "db" {
   image = base, volumes = { "./out:/out", "dbdata:/data" }, stop_timeout = 0, aliases = { "database" },
-  command = st("db", "start") .. "sleep 1; " .. st("db", "ready") .. "exec nc -ll -p 5432 -e true",
-  health = tcp { port = 5432, interval = "10s" }, -- a poller that waited out intervals would show
+  -- ready once cache has started (bounded 10 s, for a cache that waits for db)
+  command = st("db", "start") .. "i=0; until grep -q '^cache start' /out/log || [ \$i -ge 200 ]; do i=\$((i+1)); sleep 0.05; done; " .. st("db", "ready") .. "exec nc -ll -p 5432 -e true",
+  health = tcp { port = 5432, interval = "300s" }, -- a poller that waited out intervals would hit up's 280 s bound
 }
 service "migrate" {
   image = app, volumes = { "./out:/out" }, oneshot = true,
-  command = st("migrate", "start") .. "ping -c1 -W1 db >/dev/null && ping -c1 -W1 database >/dev/null && sleep 0.5 && echo migrated && " .. st("migrate", "done"),
+  command = st("migrate", "start") .. "ping -c1 -W1 db >/dev/null && ping -c1 -W1 database >/dev/null && i=0 && while ping -c1 -W1 api >/dev/null 2>&1 && [ \$i -lt 100 ]; do i=\$((i+1)); sleep 0.1; done && echo migrated && " .. st("migrate", "done"),
   depends_on = { db = "healthy" },
 }
 service "api" {
@@ -67,7 +68,9 @@ id_of() { docker inspect -f '{{.Id}}' "$P-$1" 2>/dev/null; }
 cd "$s"
 
 # 1. the first up
-"$GB" up --progress plain >"$w/up1.out" 2>&1
+tup0=$(date +%s.%N)
+# (280 s bounds a hang, and is less than db's 300 s probe interval)
+timeout 280 "$GB" up --progress plain >"$w/up1.out" 2>&1
 rc=$?
 check "first up exits 0" [ $rc = 0 ]
 [ $rc = 0 ] || sed 's/^/# /' "$w/up1.out"
@@ -76,12 +79,15 @@ check "migrate starts after db is healthy" ge "$(t migrate start)" "$(t db ready
 check "api starts after migrate completed" ge "$(t api start)" "$(t migrate done)"
 check "api starts after db is healthy" ge "$(t api start)" "$(t db ready)"
 check "worker starts after api started" ge "$(t worker start)" "$(t api start)"
-check "cache starts in parallel with db (within 0.5 s)" lt "$([ -n "$(t cache start)" ] && awk -v a="$(t cache start)" -v b="$(t db start)" 'BEGIN { d = a - b; print d < 0 ? -d : d }')" 0.5
+# db is ready only once cache has started (or after 10 s): cache started
+# before db was ready, i.e. not after db's health, in parallel with it
+check "cache starts in parallel with db (before db is ready)" lt "$(t cache start)" "$(t db ready)"
 d1=$(awk -v a="$(t migrate start)" -v b="$(t db ready)" 'BEGIN { print a - b }')
-echo "# db ready -> migrate running: ${d1}s (probe latency + container create/start)"
-# Latency is measured in bench/up.sh; here only that readiness is seen by
-# polling faster than the probe's 10 s interval, with room for a busy machine.
-check "a dependent runs well before one probe interval after readiness (${d1}s < 3 s)" lt "$d1" 3
+echo "# db ready -> migrate running: ${d1}s (probe latency + container create/start; measured in bench/up.sh)"
+# Readiness is seen by polling faster than db's 300 s probe interval: up
+# ended (exit 0) within its 280 s bound, and migrate ran after db was ready.
+check "a dependent runs before one probe interval after readiness (up ended within the 280 s bound)" \
+	[ $rc = 0 -a -n "$(t migrate start)" ]
 check "DNS: service names and aliases resolve (migrate completed)" grep -q "migrated" <(docker logs "$P-migrate" 2>&1)
 check "DNS: worker resolves api" q docker exec "$P-worker" ping -c1 -W1 api
 check "named volume <project>_dbdata" q docker volume inspect "${P}_dbdata"
@@ -108,7 +114,16 @@ rc=$?
 t1=$(date +%s.%N)
 check "second up exits 0 and says up to date" [ $rc = 0 -a "$(cat "$w/up2.out")" = "up to date" ]
 check "second up keeps every container" [ "$before" = "$(ids)" ]
-check "second up makes no create call" [ "$(docker events --since "$t0" --until "$t1" --filter type=container --filter event=create --format '{{.ID}}' | wc -l)" = 0 ]
+# The engine's event log must show the first up's creates, or an empty answer
+# proves nothing (Podman 4.3 with the file events logger returns no past
+# container events for since/until): then the event checks are skipped.
+events_ok=
+[ "$(docker events --since "$tup0" --until "$t0" --filter type=container --filter event=create --format '{{.ID}}' | wc -l)" -gt 0 ] && events_ok=1
+if [ -n "$events_ok" ]; then
+	check "second up makes no create call" [ "$(docker events --since "$t0" --until "$t1" --filter type=container --filter event=create --format '{{.ID}}' | wc -l)" = 0 ]
+else
+	skip "second up makes no create call" "the engine's /events returns no past container events"
+fi
 "$GB" plan --json >"$w/plan2.json"
 check "plan: every service keep" python3 -c '
 import json,sys; p=json.load(open(sys.argv[1])); assert all(s["action"]=="keep" for s in p["services"]), p' "$w/plan2.json"
@@ -139,9 +154,14 @@ t0=$(date +%s.%N)
 check "source change: up exits 0" [ $? = 0 ]
 t1=$(date +%s.%N)
 check "source change recreates migrate, api, worker only" [ "$(id_of worker)" != "$wk0" -a "$(id_of api)" != "$api0" -a "$(id_of migrate)" != "$mg0" -a "$(id_of db)" = "$db0" -a "$(id_of cache)" = "$ca0" ]
-# the old api is retired while the new migrate runs (it waits 0.5 s), not after
+# the old api is retired while the new migrate runs (it completes only once
+# api no longer answers, bounded 10 s), not after
 die_ns() { docker events --since "$t0" --until "$t1" --filter type=container --filter event=die --filter "container=$1" --format '{{.TimeNano}}' | head -n1; }
-check "the old api stopped while the new migrate ran, not after it completed" lt "$(die_ns "$api0")" "$(die_ns "$(id_of migrate)")"
+if [ -n "$events_ok" ]; then
+	check "the old api stopped while the new migrate ran, not after it completed" lt "$(die_ns "$api0")" "$(die_ns "$(id_of migrate)")"
+else
+	skip "the old api stopped while the new migrate ran" "the engine's /events returns no past container events"
+fi
 # a failing build of the new image leaves the old containers running
 cp stack.lua "$w/stack.lua.ok"
 sed -i 's|copy { "app/", to = "/app/" } }|copy { "app/", to = "/app/" }, run "exit 7" }|' stack.lua
@@ -214,12 +234,13 @@ service "web2" { image = base, command = "exec httpd -f -p 80 -h /", ports = { "
 EOF
 (cd "$b" && "$GB" up >"$w/bad1.out" 2>&1)
 rc=$?
-[ $rc = 1 ] && grep -q "web and web2 both publish host port $port" "$w/bad1.out"
-checked "two services on one host port: exit 1, named" || sed 's/^/#   /' "$w/bad1.out"
+[ $rc = 2 ] && grep -q "stack.lua:4: service \"web2\": port '$port:80' publishes host port $port/tcp, as service \"web\" does at stack.lua:3" "$w/bad1.out" &&
+	[ -z "$(docker ps -aq --filter name=${P}b-web)" ]
+checked "two services on one host port: exit 2 at load, both named, nothing started" || sed 's/^/#   /' "$w/bad1.out"
 sed -i '/^service "web2"/d' "$b/stack.lua"
-python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(); time.sleep(30)' $port &
+python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(); open(sys.argv[2], "w").close(); time.sleep(86400)' $port "$w/hog.ready" & # lives until killed below
 hog=$!
-sleep 0.3
+for _ in $(seq 300); do [ -e "$w/hog.ready" ] && break; sleep 0.1; done # listening before up runs (bound: 30 s)
 (cd "$b" && "$GB" up >"$w/bad2.out" 2>&1)
 rc=$?
 [ $rc = 1 ] && grep -q "service web (stack.lua:[0-9]*): a host port it publishes is taken (.*address already in use.*); stop what holds it, or publish another host port" "$w/bad2.out"
@@ -228,17 +249,27 @@ sed 's/^/#   /' "$w/bad2.out" | tail -3
 kill $hog 2>/dev/null; wait $hog 2>/dev/null
 (cd "$b" && "$GB" up >"$w/bad3.out" 2>&1)
 check "the next up repairs it" [ $? = 0 -a "$(docker inspect -f '{{.State.Running}}' ${P}b-web 2>/dev/null)" = true ]
+web_id=$(docker inspect -f '{{.Id}}' ${P}b-web 2>/dev/null)
 cat >>"$b/stack.lua" <<EOF
 service "vol" { image = base, command = "exec sleep 1000", volumes = { "./missing:/data" } }
-service "quick" { image = base, command = "echo bye; exit 2" }
 EOF
 (cd "$b" && "$GB" up >"$w/bad4.out" 2>&1)
 rc=$?
 sed 's/^/#   /' "$w/bad4.out" | grep -v '^#   \[' | head -12
-[ $rc = 1 ] && grep -q "missing: No such file or directory" "$w/bad4.out"
-checked "missing bind source: exit 1, path named"
-check "image exiting at once: reported with its code" grep -q "service quick exited with code 2" "$w/bad4.out"
+[ $rc = 2 ] && grep -q "stack.lua:4: service \"vol\": bad volume './missing:/data': the host path './missing' does not exist" "$w/bad4.out" &&
+	[ "$(docker inspect -f '{{.Id}} {{.State.Running}}' ${P}b-web 2>/dev/null)" = "$web_id true" ] &&
+	[ -z "$(docker ps -aq --filter name=${P}b-vol)" ]
+checked "missing bind source: exit 2 at load, line and path named, the running stack untouched"
 mkdir -p "$b/missing"
+cat >>"$b/stack.lua" <<EOF
+service "quick" { image = base, command = "echo bye; exit 2" }
+EOF
+# (a long grace: under ASan on a busy machine the engine's reply to /wait
+# can come later than the default 250 ms; "at once" is within the grace)
+(cd "$b" && GRAPHBUILD_UP_GRACE_MS=10000 "$GB" up >"$w/bad4b.out" 2>&1)
+rc=$?
+[ $rc = 1 ] && grep -q "service quick exited with code 2" "$w/bad4b.out"
+checked "image exiting at once: exit 1, reported with its code" || sed 's/^/#   /' "$w/bad4b.out"
 sed -i 's/echo bye; exit 2/exec sleep 1000/' "$b/stack.lua"
 (cd "$b" && "$GB" up >"$w/bad5.out" 2>&1)
 rc=$?
@@ -252,7 +283,7 @@ cp "$bbtar" "$c/base.tar"
 cat >"$c/stack.lua" <<EOF
 project "${P}c"
 local base = image "base" { from = rootfs { tar = "base.tar" } }
-service "slow" { image = base, command = "sleep 30; exec nc -ll -p 7 -e true", stop_timeout = 0, health = tcp(7) }
+service "slow" { image = base, command = "while [ ! -e /go ]; do sleep 0.05; done; exec nc -ll -p 7 -e true", stop_timeout = 0, health = tcp(7) }
 service "next" { image = base, command = "exec sleep 1000", stop_timeout = 0, depends_on = { slow = "healthy" } }
 service "other" { image = base, command = "exec sleep 1000", stop_timeout = 0 }
 EOF
@@ -261,7 +292,9 @@ cd "$c"
 check "up SERVICE starts only that service (and its dependencies)" [ -n "$(docker ps -q --filter name=${P}c-other)" -a -z "$(docker ps -aq --filter name=${P}c-slow)" ]
 "$GB" up >"$w/int.out" 2>&1 &
 pid=$!
-sleep 2
+# Ctrl-C once it waits for slow's health (not after a fixed sleep: on Podman
+# `up` takes ~2.5 s to get there); bounded at 30 s only to stop a hang.
+for ((i = 0; i < 600; i++)); do grep -q '\[slow\] started' "$w/int.out" && break; sleep 0.05; done
 kill -INT $pid
 wait $pid
 rc=$?
@@ -269,11 +302,107 @@ check "Ctrl-C: exit 130" [ $rc = 130 ]
 check "Ctrl-C: says what stays running" grep -q "left running: .*slow" "$w/int.out"
 check "Ctrl-C: started containers keep running" [ "$(docker inspect -f '{{.State.Running}}' ${P}c-slow)" = true ]
 "$GB" down -t 0 >/dev/null 2>&1
-t0=$(date +%s%N)
-"$GB" up --no-wait >"$w/nowait.out" 2>&1
+# slow is never healthy (it waits for a /go no one makes): up --no-wait ends
+# at all only if it does not wait for health (120 s only bounds a hang)
+timeout 120 "$GB" up --no-wait >"$w/nowait.out" 2>&1
 rc=$?
-ms=$((($(date +%s%N) - t0) / 1000000))
-check "--no-wait: exit 0 without waiting for health (${ms} ms)" [ $rc = 0 -a $ms -lt 10000 ]
+check "--no-wait: exit 0 without waiting for health (slow never gets healthy)" [ $rc = 0 ]
+"$GB" down -t 0 >/dev/null 2>&1
+cd /
+
+# 12. errors on the way (DEFECTS 4/16, 11, 24)
+e=$w/s5
+mkdir -p "$e"
+cp "$bbtar" "$e/base.tar"
+# a volume name the engine refuses (too long a path: "file name too long"):
+# the first error, naming service, line and volume; under ASan no use-after-free
+lp=$(printf 'p%.0s' $(seq 200)) lv=$(printf 'v%.0s' $(seq 60))
+cat >"$e/stack.lua" <<EOF
+project "$lp"
+local base = image "base" { from = rootfs { tar = "base.tar" } }
+service "s" { image = base, command = "exec sleep 1000", volumes = { "$lv:/d" }, stop_timeout = 0 }
+EOF
+(cd "$e" && timeout 120 "$GB" up --progress plain >"$w/vol.out" 2>&1)
+rc=$?
+[ $rc = 1 ] && grep -aq "^graphbuild: service s (stack.lua:3): volume $lv: engine: create ppp.*….*file name too long" "$w/vol.out" &&
+	! grep -aq 'AddressSanitizer' "$w/vol.out"
+checked "a volume the engine refuses: exit 1, service, line, volume and the engine's reason" ||
+	sed 's/^/#   /' "$w/vol.out" | cut -c1-300 | tail -5
+(cd "$e" && "$GB" down -t 0 >/dev/null 2>&1)
+# a volume create that cannot start: the same message, naming the cause
+f=$w/s7
+mkdir -p "$f"
+cp "$bbtar" "$f/base.tar"
+cat >"$f/stack.lua" <<EOF
+project "${P}f"
+local base = image "base" { from = rootfs { tar = "base.tar" } }
+service "s" { image = base, command = "exec sleep 1000", volumes = { "data:/d" }, stop_timeout = 0 }
+EOF
+[ -f "$w/failstart.so" ] || cc -shared -fPIC -o "$w/failstart.so" "$top/tests/lib/failstart.c" -ldl
+(cd "$f" && GB_FAILSTART_URL=/volumes/create LD_PRELOAD="$w/failstart.so" \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" timeout 120 "$GB" up >"$w/volstart.out" 2>&1)
+rc=$?
+[ $rc = 1 ] && grep -aq "^graphbuild: service s (stack.lua:3): volume data: cannot start a request" "$w/volstart.out"
+checked "a volume create that cannot start: exit 1, service, line, volume, cause" || sed 's/^/#   /' "$w/volstart.out" | tail -4
+(cd "$f" && "$GB" down -t 0 >/dev/null 2>&1)
+cat >"$e/stack.lua" <<EOF
+project "${P}e"
+local base = image "base" { from = rootfs { tar = "base.tar" } }
+service "db" { image = base, command = "exec sleep 1000", stop_timeout = 0 }
+service "api" { image = base, command = "exec sleep 1000", stop_timeout = 0, depends_on = { "db" } }
+EOF
+cd "$e"
+"$GB" logs db >"$w/logs0.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "service db has no container (run graphbuild up)" "$w/logs0.out"
+checked "logs of a service never started: exit 1, says so"
+timeout 30 "$GB" logs -f >"$w/logs1.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "has no container (run graphbuild up)" "$w/logs1.out"
+checked "logs -f with no container: exit 1 at once, says so"
+"$GB" up >/dev/null 2>&1
+# the first stop request (api's: dependents go first) cannot be started;
+# api still goes (the forced remove) and so does db, which waited for it
+cc -shared -fPIC -o "$w/failstart.so" "$top/tests/lib/failstart.c" -ldl
+GB_FAILSTART_URL=/stop GB_FAILSTART_LOG="$w/failstart.log" LD_PRELOAD="$w/failstart.so" \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" timeout 60 "$GB" down -t 0 >"$w/down.out" 2>&1
+rc=$?
+check "the fault was injected (a stop request refused)" grep -q "refused /stop" "$w/failstart.log"
+check "down: a stop that cannot start still removes it and what waited for it" \
+	[ $rc = 0 -a -z "$(docker ps -aq --filter name=${P}e-)" ] || { echo "#   rc=$rc"; sed 's/^/#   /' "$w/down.out"; }
+cd /
+
+# 13. IPv6 port bindings (DEFECTS 6): the bracket form binds what was asked
+v=$w/s6
+mkdir -p "$v"
+cp "$bbtar" "$v/base.tar"
+p6=$((30000 + $$ % 10000))
+cat >"$v/stack.lua" <<EOF
+project "${P}v"
+local base = image "base" { from = rootfs { tar = "base.tar" } }
+service "web" { image = base, command = "exec httpd -f -p 9000 -h /", ports = { "[::1]:$p6:9000", "127.0.0.1:$((p6 + 1)):9000/tcp" }, stop_timeout = 0 }
+service "web2" { image = base, command = "exec httpd -f -p 9000 -h /", ports = { "[::1]:$p6:9000/tcp" }, stop_timeout = 0 }
+EOF
+cd "$v"
+timeout 120 "$GB" up >"$w/v6a.out" 2>&1
+rc=$?
+# refused at load (exit 2), naming both services and lines
+[ $rc = 2 ] && grep -q "service \"web2\": port '\[::1\]:$p6:9000/tcp' publishes host port $p6/tcp, as service \"web\" does" "$w/v6a.out" && [ -z "$(docker ps -aq --filter name=${P}v-)" ]
+checked "two services on one IPv6 host port: named before anything starts" || sed 's/^/#   /' "$w/v6a.out" | tail -3
+sed -i '/^service "web2"/d' stack.lua
+timeout 120 "$GB" up >"$w/v6b.out" 2>&1
+rc=$?
+binds=$(docker inspect -f '{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{$p}}={{.HostIp}}/{{.HostPort}} {{end}}{{end}}' "${P}v-web" 2>/dev/null)
+echo "# bindings: $binds"
+if [ $rc = 0 ]; then
+	[ "$(echo $binds | tr ' ' '\n' | sort | tr '\n' ' ')" = "9000/tcp=127.0.0.1/$((p6 + 1)) 9000/tcp=::1/$p6 " ]
+	checked "[::1]:H:C: the engine binds ::1 port H to C (and nothing else)"
+	"$GB" ps >"$w/v6ps.out" 2>&1
+	check "ps writes the IPv6 binding with brackets" grep -q "\[::1\]:$p6->9000/tcp" "$w/v6ps.out"
+else # an engine without IPv6: one clear error from the engine, no garbage
+	sed 's/^/#   /' "$w/v6b.out" | tail -3
+	check "[::1]:H:C on an engine without IPv6: the engine's error, naming the service" grep -q "service web" "$w/v6b.out"
+fi
 "$GB" down -t 0 >/dev/null 2>&1
 cd /
 

@@ -27,3 +27,11 @@ integration_cleanup() {
 }
 trap integration_cleanup EXIT
 busybox_base "$w" || { fail "busybox base"; done_tests; exit 1; }
+
+# Containers on the engine when the test began: counts of containers left
+# behind (new_containers) ignore them, so an engine need not be empty.
+_it_before=$(docker ps -aq --no-trunc 2>/dev/null | sort)
+# new_containers: how many containers exist that were not there at the start.
+new_containers() {
+	comm -13 <(echo "$_it_before") <(docker ps -aq --no-trunc | sort) | grep -c .
+}

@@ -556,7 +556,8 @@ int main(void)
 	T("missing image: ok=0, 404",
 	  run(docker_image_inspect(d, "gbtest-missing:nope", cap, &x), &x) && !x.ok && x.status == 404);
 	T("missing image: one readable line",
-	  x.error && strncmp(x.error, "engine: ", 8) == 0 && strstr(x.error, "No such image: gbtest-missing:nope") &&
+	  x.error && strncmp(x.error, "engine: ", 8) == 0 && strstr(x.error, "No such image") &&
+	      strstr(x.error, "gbtest-missing:nope") &&
 	      strcmp(x.error + strlen(x.error) - 6, " (404)") == 0 && !strchr(x.error, '\n'));
 	if (x.error)
 		printf("# %s\n", x.error);
@@ -589,7 +590,13 @@ int main(void)
 		uv_timer_start(&t, cancel_timer_cb, 200, 0);
 		T("cancelled wait calls back once", run(docker_container_wait(d, cid, cap, &x), &x));
 		T("cancelled wait: ok=0, \"cancelled\"", !x.ok && x.error && strcmp(x.error, "cancelled") == 0);
-		T("cancel is prompt", now_ms() - t0 < 2000);
+		res_clear(&x);
+		/* the cause: the wait ended by the cancel, not by the container
+		 * exiting (it sleeps 30 s: still running); the time is printed */
+		printf("# cancelled wait returned after %llu ms\n", (unsigned long long)(now_ms() - t0));
+		T("cancel ends the wait while the container still runs",
+		  run(docker_container_inspect(d, cid, NULL, cap, &x), &x) && x.ok && x.state &&
+		    strcmp(x.state, "running") == 0);
 		res_clear(&x);
 		uv_close((uv_handle_t *)&t, NULL);
 	}
@@ -637,6 +644,34 @@ int main(void)
 		if (i == n - 1)
 			T("stress: every followed stream complete", bad == 0);
 	}
+
+	/* A follow stream that outlives its container's exit (Podman 4.3, ~1 in
+	 * 150 run steps): docker_logs_settle ends it after a grace, the catch-up
+	 * read delivers the output once and the call completes ok. Reproduced
+	 * here with a container that is still running: its stream never ends by
+	 * itself. A guard timer cancels everything after 60 s (then it fails). */
+	cid = create(imgref, "echo settled; exec sleep 300", NULL);
+	{
+		struct out o = {0};
+		uv_timer_t t;
+		int rc;
+		T("long-lived container starts", cid && simple_ok(docker_container_start(d, cid, cap, &S)));
+		uv_timer_init(&loop, &t);
+		uv_timer_start(&t, cancel_timer_cb, 60000, 0);
+		rc = docker_container_logs(d, cid, 1, 0, 0, collect, &o, cap, &x);
+		docker_logs_settle(d, cid, 300);
+		docker_run_loop(d);
+		uv_timer_stop(&t);
+		uv_close((uv_handle_t *)&t, NULL);
+		T("settled follow: calls back once, ok (not cancelled)",
+		  rc == 0 && x.called == 1 && x.ok && !x.error);
+		T("settled follow: the output exactly once", buf_is(&o.o, "settled\n"));
+		buf_free(&o.o);
+		buf_free(&o.e);
+		res_clear(&x);
+	}
+	rm_container(cid);
+	free(cid);
 
 	/* cancel from inside an output callback (inside curl's write callback) */
 	cid = create(imgref, "while :; do echo line; done", NULL);

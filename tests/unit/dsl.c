@@ -69,7 +69,7 @@ static char *errbuf; /* stderr of the last load */
 static struct stack *load_opts(const char *dir, const char *text, const struct kvlist *vars,
                                const struct kvlist *secrets)
 {
-	struct dsl_opts o = {"stack.lua", vars, secrets};
+	struct dsl_opts o = {"stack.lua", vars, secrets, NULL, 0};
 	char *d = path_join(root, dir), tmpl[] = "/tmp/gbtest-errXXXXXX";
 	struct stack *s;
 	int fd, saved;
@@ -594,11 +594,13 @@ static void test_services(void)
 	struct stack *s;
 	struct node *n;
 
+	put("sv/conf/.keep", ""); /* bind sources must exist at load */
+	put("up/.keep", "");
 	s = load("sv",
 	         "service \"s\" {\n"
 	         "  image = \"nginx\",\n"
 	         "  ports = { \"80\", \"8080:80/tcp\", \"127.0.0.1:53:53/udp\", \"[::1]:9000:9000\", 7000 },\n"
-	         "  volumes = { \"data:/d\", \"./conf:/etc/x:ro\", \"/abs/p:/p:rw\", \"../up:/up\" },\n"
+	         "  volumes = { \"data:/d\", \"./conf:/etc/x:ro\", \"/tmp:/p:rw\", \"../up:/up\" },\n"
 	         "  depends_on = { \"a\", b = \"healthy\" },\n"
 	         "  restart = \"unless-stopped\",\n"
 	         "  stop_timeout = \"1m\",\n"
@@ -626,7 +628,7 @@ static void test_services(void)
 		*strrchr(up, '/') = 0; /* parent of the stack dir */
 		*strrchr(up, '/') = 0;
 		T("volumes", n->u.service.volumes.n == 4 && strcmp(n->u.service.volumes.v[0], "data:/d") == 0 &&
-		  strcmp(n->u.service.volumes.v[1], want) == 0 && strcmp(n->u.service.volumes.v[2], "/abs/p:/p:rw") == 0 &&
+		  strcmp(n->u.service.volumes.v[1], want) == 0 && strcmp(n->u.service.volumes.v[2], "/tmp:/p:rw") == 0 &&
 		  strncmp(n->u.service.volumes.v[3], up, strlen(up)) == 0 &&
 		  strcmp(n->u.service.volumes.v[3] + strlen(up), "/up:/up") == 0);
 		free(conf);
@@ -660,7 +662,7 @@ static void test_services(void)
 	dsl_free(s);
 
 	FAILS("bad port", "p1", "service \"a\" { image = \"x\", ports = { \"80:80\", \"8000:80000\" } }\n",
-	      "graphbuild: stack.lua:1: service \"a\": bad port '8000:80000' (expected \"HOST:CONTAINER\", \"IP:HOST:CONTAINER\" or \"CONTAINER\", optionally with \"/tcp\" or \"/udp\"; ports are 1-65535)\n");
+	      "graphbuild: stack.lua:1: service \"a\": bad port '8000:80000': 80000 is over 65535 (expected \"HOST:CONTAINER\", \"IP:HOST:CONTAINER\" or \"CONTAINER\", optionally with \"/tcp\" or \"/udp\"; ports are 1-65535)\n");
 	FAILS_HAS("bad port proto", "p2", "service \"a\" { image = \"x\", ports = { \"80:80/sctp\" } }\n",
 	          "bad port '80:80/sctp'");
 	FAILS_HAS("bad port ip", "p3", "service \"a\" { image = \"x\", ports = { \"1.2.3:80:80\" } }\n",
@@ -690,7 +692,7 @@ static void test_services(void)
 	FAILS("bad probe", "pr1", "service \"a\" { image = \"x\", health = \"curl localhost\" }\n",
 	      "graphbuild: stack.lua:1: service \"a\": 'health' must be a probe: tcp(PORT), http { ... }, exec { ... } or log \"regex\"; got a string\n");
 	FAILS("tcp port range", "pr2", "service \"a\" { image = \"x\", health = tcp(0) }\n",
-	      "graphbuild: stack.lua:1: tcp probe: 'port' must be a port number (1-65535), got 0\n");
+	      "graphbuild: stack.lua:1: tcp probe: 'port' must be a port number (1-65535), got 0: below 1\n");
 	FAILS("http without port", "pr3", "service \"a\" { image = \"x\", health = http { path = \"/\" } }\n",
 	      "graphbuild: stack.lua:1: http probe: 'port' is required\n");
 	FAILS("http bad status", "pr4", "service \"a\" { image = \"x\", health = http { port = 1, status = 42 } }\n",
@@ -860,7 +862,7 @@ static void test_errors(void)
 	S("shebang keeps lines", errbuf, "graphbuild: stack.lua:2: line 2\n");
 	dsl_free(s);
 	{
-		struct dsl_opts o = {"/nonexistent/stack.lua", NULL, NULL};
+		struct dsl_opts o = {"/nonexistent/stack.lua", NULL, NULL, NULL, 0};
 		int fd, saved;
 		char tmpl[] = "/tmp/gbtest-errXXXXXX";
 		size_t n;
@@ -996,6 +998,8 @@ static uint64_t cpu_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static int bench_only; /* --bench: only the 10 MB stack, its CPU time printed */
+
 static void test_big(void)
 {
 	struct stack *s;
@@ -1016,12 +1020,13 @@ static void test_big(void)
 	ms = cpu_ms() - t0;
 	T("10 MB stack loads", s != NULL && s->nnodes == i + 1);
 	printf("# 10 MB stack (%zu images): %llu ms CPU\n", i, (unsigned long long)ms);
-#if defined(__SANITIZE_ADDRESS__)
-	T("10 MB stack in reasonable time (asan)", ms < 20000);
-#else
-	T("10 MB stack in < 2 s", ms < 2000);
-#endif
+	/* No bound on the time here (a loaded machine fails any): bench/dsl.sh
+	 * measures it (`test_dsl --bench`) against its 2 s target. */
 	dsl_free(s);
+	if (bench_only) {
+		buf_free(&b);
+		return;
+	}
 
 	/* A 10 MB string literal. */
 	b.len = 0;
@@ -1050,6 +1055,122 @@ static void test_big(void)
 	buf_free(&b);
 }
 
+/* Bad input that used to load, or to fail only later (DEFECTS 19-32): one
+ * message at the user's line. */
+static void test_bad_input(void)
+{
+	static const char *const dirs[][2] = {
+		{"My Project!", "my-project"}, {"_under", "under"}, {"-lead", "lead"},
+		{"\xc3\x9c\xc3\x9c", "stack"}, {"x.", "x"}, {"a_-b", "a-b"}, {"ok_1", "ok_1"},
+	};
+	static const char *const names[] = {"a..b", "c-", "d.", "e___f", "x.-y", "a_.b"};
+	struct stack *s;
+	char *fifo, *dir, *text;
+	size_t i;
+
+	/* 20: the default project is a valid name whatever the directory */
+	for (i = 0; i < LEN(dirs); i++) {
+		s = load(dirs[i][0], "image \"a\" { from = \"alpine\" }\n");
+		T("default project from an odd directory loads", s != NULL);
+		if (s)
+			S(dirs[i][0], s->project, dirs[i][1]);
+		dsl_free(s);
+	}
+	/* 19: image names and projects are Docker reference components */
+	for (i = 0; i < LEN(names); i++) {
+		text = xasprintf("image \"%s\" { from = \"alpine\" }\n", names[i]);
+		FAILS_HAS(names[i], "bi-name", text, "bad name (it names a Docker repository");
+		free(text);
+	}
+	FAILS_HAS("project foo_", "bi-pj", "project \"foo_\"\n", "project \"foo_\": bad name");
+	FAILS_HAS("rootfs name", "bi-rn", "local r = rootfs { tar = \"b.tar\", name = \"r--\" }\n",
+	          "rootfs \"r--\": bad name");
+	s = load("bi-okname", "image \"a__b.c-d--e\" { from = \"x/a_b__c:1\" }\n");
+	T("valid odd names load", s != NULL);
+	dsl_free(s);
+	/* 21: NUL and control characters */
+	FAILS_HAS("newline in a volume", "bi-c1", "service \"a\" { image = \"x\", volumes = { \"x:/y\\n\" } }\n",
+	          "'volumes' contains a control character: 'x:/y\\n'");
+	FAILS_HAS("NUL in an env name", "bi-c2", "service \"a\" { image = \"x\", env = { [\"B\\0C\"] = \"v\" } }\n",
+	          "'env' has a bad name 'B\\0C' (a control character)");
+	FAILS_HAS("tab in a copy source", "bi-c3", "image \"a\" { from = \"x\", copy \"a\\tb\" }\n",
+	          "'source' contains a control character: 'a\\tb'");
+	FAILS_HAS("newline in a workdir", "bi-c4", "image \"a\" { from = \"x\", workdir \"/w\\n\" }\n",
+	          "'workdir' contains a control character");
+	FAILS_HAS("NUL in a command", "bi-c5", "image \"a\" { from = \"x\", run \"a\\0b\" }\n",
+	          "'command' contains a NUL character: 'a\\0b'");
+	FAILS_HAS("newline in an alias", "bi-c6", "service \"a\" { image = \"x\", aliases = { \"w\\n\" } }\n",
+	          "'aliases' item 1 is a bad name 'w\\n'");
+	s = load("bi-c7", "image \"a\" { from = \"x\", run \"echo 1\\necho 2\", env { A = \"x\\ny\" } }\n");
+	T("newlines in commands and env values still load", s != NULL);
+	dsl_free(s);
+	/* 23: non-regular files */
+	dir = path_join(root, "bi-fifo");
+	put("bi-fifo/stack.lua", "local t = read \"fifo\"\n");
+	fifo = path_join(dir, "fifo");
+	if (mkfifo(fifo, 0600) < 0)
+		fatal("mkfifo:");
+	FAILS("read of a fifo", "bi-fifo", NULL, "graphbuild: stack.lua:1: read: 'fifo' is not a regular file\n");
+	{
+		struct dsl_opts o = {"fifo", NULL, NULL, NULL, 0};
+		int fd, saved;
+
+		if (chdir(dir) < 0)
+			fatal("chdir:");
+		fflush(stderr);
+		fd = open("/dev/null", O_WRONLY);
+		saved = dup(2);
+		dup2(fd, 2);
+		s = dsl_load(&o);
+		dup2(saved, 2);
+		close(saved);
+		close(fd);
+		if (chdir(origcwd) < 0)
+			fatal("chdir:");
+		T("a fifo as the stack file is refused (no hang)", s == NULL);
+		dsl_free(s);
+	}
+	free(fifo);
+	free(dir);
+	/* 25 */
+	FAILS_HAS("volume at /", "bi-v1", "service \"a\" { image = \"x\", volumes = { \"x:/\" } }\n",
+	          "the container path must not be '/'");
+	FAILS_HAS("same volume twice", "bi-v2", "service \"a\" { image = \"x\", volumes = { \"d:/y\", \"d:/y\" } }\n",
+	          "volumes 'd:/y' and 'd:/y' mount at the same path /y");
+	FAILS_HAS("exec \"\"", "bi-e1", "service \"a\" { image = \"x\", health = exec \"\" }\n",
+	          "exec probe: the command is empty");
+	FAILS_HAS("6-digit port", "bi-p1", "service \"a\" { image = \"x\", ports = { \"018080:81\" } }\n",
+	          "'018080' has a leading zero");
+	FAILS_HAS("same port, any address vs one", "bi-p2",
+	          "service \"a\" { image = \"x\", ports = { \"[::1]:9000:9000\", \"9000:9001\" } }\n",
+	          "publish the same host port 9000/tcp");
+	s = load("bi-p3", "service \"a\" { image = \"x\", ports = { \"9000:80\", \"9000:80/udp\", \"127.0.0.1:9001:80\", \"127.0.0.2:9001:80\" } }\n");
+	T("tcp and udp, or two addresses, share a port number", s != NULL);
+	dsl_free(s);
+	/* 26 */
+	FAILS_HAS("alias equal to a service, other case", "bi-n1",
+	          "service \"db\" { image = \"x\" }\nservice \"b\" { image = \"x\", aliases = { \"DB\" } }\n",
+	          "stack.lua:2: service \"b\": alias 'DB' is the name of service \"db\" at stack.lua:1");
+	/* 28 */
+	FAILS_HAS("NaN duration", "bi-d1", "service \"a\" { image = \"x\", stop_timeout = 0/0 }\n",
+	          "for 'stop_timeout': not a number");
+	FAILS_HAS("huge port", "bi-d2", "service \"a\" { image = \"x\", health = tcp(1e9) }\n",
+	          "got 1000000000.0: over 65535");
+	FAILS_HAS("string port too big", "bi-d3", "service \"a\" { image = \"x\", ports = { \"70000\" } }\n",
+	          "70000 is over 65535");
+	/* 32 */
+	FAILS_HAS("reserved image label", "bi-l1",
+	          "image \"a\" { from = \"x\", labels = { [\"graphbuild.key\"] = \"k\" } }\n",
+	          "label 'graphbuild.key' uses the prefix 'graphbuild.'");
+	FAILS_HAS("copy step outside an image", "bi-s1", "image \"a\" { from = \"x\" }\nlocal c = copy \"f\"\n",
+	          "stack.lua:2: copy step is in no image");
+	put("bi-s2/dir/f", "x");
+	s = load("bi-s2", "local shared = { run \"a\" }\nimage \"a\" { from = \"x\", shared, copy \"dir/\" }\n"
+	                  "image \"b\" { from = \"x\", shared }\n");
+	T("shared step lists and a directory with a slash load", s != NULL);
+	dsl_free(s);
+}
+
 static void rmtree(const char *p)
 {
 	char *cmd = xasprintf("rm -rf '%s'", p);
@@ -1059,7 +1180,7 @@ static void rmtree(const char *p)
 	free(cmd);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/gbtest-dsl-XXXXXX";
 
@@ -1067,6 +1188,15 @@ int main(void)
 		fatal("setup:");
 	unsetenv("GRAPHBUILD_PATH");
 	setenv("GB_TEST_SET", "v", 1);
+	if (argc >= 2 && strcmp(argv[1], "--bench") == 0) {
+		/* `test_dsl --bench`: loads the 10 MB stack once and prints
+		 * "# 10 MB stack (N images): MS ms CPU" (bench/dsl.sh). */
+		bench_only = 1;
+		test_big();
+		free(errbuf);
+		rmtree(root);
+		return tap_done();
+	}
 
 	test_example();
 	test_project();
@@ -1080,6 +1210,7 @@ int main(void)
 	test_errors();
 	test_require_read();
 	test_library();
+	test_bad_input();
 	test_big();
 
 	free(errbuf);

@@ -554,9 +554,56 @@ int main(void)
 		w = NULL;
 	}
 	qsort(t, 7, sizeof *t, cmp_dbl);
+	/* printed, never asserted: bench/registry.sh measures it */
 	printf("# 50-key lookup on loopback: median %.2f ms (min %.2f, max %.2f) = %.3f ms/key\n", t[3], t[0],
 	       t[6], t[3] / 50);
-	T("50 concurrent lookups take <= 5 ms per key (250 ms)", t[3] <= 250);
+	{
+		/* Concurrent means the registry sees several HEADs open at once:
+		 * through tests/lib/relay.py (gate), which holds the first HEAD
+		 * until a second is in flight and records the most it saw. A
+		 * state, not a time. */
+		struct reg gr = {0};
+		char *pf, *sf, *tport = strrchr(regname, ':'), name[128], *v = NULL;
+		int maxin = 0;
+		ok = reg_prepare(&gr) == 0 && tport && access("tests/lib/relay.py", R_OK) == 0;
+		if (ok) {
+			pf = xasprintf("%s/port", gr.dir);
+			sf = xasprintf("%s/inflight", gr.dir);
+			{
+				char *log = xasprintf("%s/relay.log", gr.dir);
+				char *argv[] = {"/usr/bin/python3", "tests/lib/relay.py", "gate", pf, tport + 1, sf, NULL};
+				gr.pid = spawn(log, argv);
+				free(log);
+			}
+			for (int i = 0; i < 300 && !(v = read_file(pf, NULL)); i++) /* bound only: 15 s */
+				usleep(50000);
+			ok = v != NULL;
+			if (ok) {
+				snprintf(name, sizeof name, "127.0.0.1:%d%s", atoi(v), strchr(cache, '/'));
+				free(v);
+				rs = registry_new(&loop, name, &err);
+				ok = rs != NULL;
+				if (rs) {
+					registry_check(rs, keys, 50, hit, &w);
+					nh = 0;
+					for (int i = 0; i < 50; i++)
+						nh += hit[i];
+					ok = nh == 2 && hit[17] && hit[33] && !w;
+					registry_free(rs);
+					free(w);
+					w = NULL;
+				}
+			}
+			v = read_file(sf, NULL);
+			maxin = v ? atoi(v) : 0;
+			free(v);
+			free(pf);
+			free(sf);
+		}
+		printf("# 50-key lookup through the relay: at most %d HEADs in flight at once\n", maxin);
+		T("50 lookups are all answered, concurrently (several HEADs in flight at once)", ok && maxin > 1);
+		reg_stop(&gr);
+	}
 	t0 = now_ns();
 	registry_check(r, keys, 1, hit, &w);
 	printf("# 1-key lookup (GET /v2/ + HEAD): %.2f ms\n", (double)(now_ns() - t0) / 1e6);
@@ -643,8 +690,10 @@ int main(void)
 		nh = 0;
 		for (int i = 0; i < 50; i++)
 			nh += hit[i];
-		T("down registry: no hits, an 'unreachable ... building locally' warning, < 2 s",
-		  nh == 0 && contains(w, "unreachable") && contains(w, "building locally") && t[0] < 2000);
+		/* the cause (the refused connect), not the time; 30 s only stops a hang */
+		T("down registry: no hits, an 'unreachable ... building locally' warning naming the refused connect",
+		  nh == 0 && contains(w, "unreachable") && contains(w, "building locally") &&
+		    contains(w, "connect") && t[0] < 30000);
 		printf("# down: %.1f ms: %s\n", t[0], w ? w : "(no warning)");
 		free(w);
 		w = NULL;
@@ -674,11 +723,24 @@ int main(void)
 			nh = 0;
 			for (int i = 0; i < 50; i++)
 				nh += hit[i];
-			T("slow registry: no hits, a warning, within the 3 s timeout",
-			  nh == 0 && contains(w, "unreachable") && t[0] < 4000);
+			/* the cause is the 3 s request timeout, named in the
+			 * warning; the clock only bounds a hang (30 s) */
+			T("slow registry: no hits, a warning that the 3 s request timeout fired",
+			  nh == 0 && contains(w, "unreachable") && contains(w, "no complete reply within 3000 ms") &&
+			    t[0] < 30000);
 			printf("# slow: %.1f ms: %s\n", t[0], w ? w : "(no warning)");
 			free(w);
 			w = NULL;
+			{
+				/* DEFECTS 10: an op whose ping is still in flight when
+				 * the command ends: registry_drain cancels and waits for
+				 * it, so registry_free does not find it in flight. */
+				struct rres dx = {0};
+				ok = registry_push(d, rs, keys[0], rcap, &dx) == 0;
+				registry_drain(rs);
+				T("drain: a push's pending ping is drained before registry_free", ok && dx.called == 1);
+				rres_clear(&dx);
+			}
 			registry_free(rs);
 		} else
 			T("blackhole listener", 0);
@@ -838,6 +900,87 @@ int main(void)
 		free(w);
 		w = NULL;
 		registry_free(ra);
+		/* Credential helpers (credHelpers, credsStore): a real helper
+		 * program speaking docker-credential-helpers' protocol, in PATH. */
+		{
+			char *bin = path_join(dir, "bin"), *helper = path_join(bin, "docker-credential-gbtest"),
+			     *hlog = path_join(dir, "helper.log"), *opath = xstrdup(getenv("PATH") ? getenv("PATH") : ""),
+			     *npath = xasprintf("%s:%s", bin, opath), *script, *text;
+			size_t tl;
+			mkdir(bin, 0700);
+			script = xasprintf("#!/bin/sh\n"
+			                   "[ \"$1\" = get ] || exit 3\n"
+			                   "srv=$(cat)\n"
+			                   "echo \"$srv\" >>%s\n"
+			                   "if [ -n \"$GBTEST_NONE\" ] || [ \"$srv\" != %s ]; then echo 'credentials not found in native keychain'; exit 1; fi\n"
+			                   "if [ -n \"$GBTEST_TOKEN\" ]; then u='<token>' p=gbtest-refresh; else u=gbuser p=gbpass; fi\n"
+			                   "printf '{\"ServerURL\":\"%%s\",\"Username\":\"%%s\",\"Secret\":\"%%s\"}\\n' \"$srv\" \"$u\" \"$p\"\n",
+			                   hlog, gt.host);
+			write_file_atomic(helper, script, strlen(script));
+			chmod(helper, 0755);
+			setenv("PATH", npath, 1);
+			free(cfg);
+			cfg = xasprintf("{\"auths\":{\"%s\":{}},\"credHelpers\":{\"%s\":\"gbtest\"}}", gt.host, gt.host);
+			write_file_atomic(cfgp, cfg, strlen(cfg));
+			err = NULL;
+			ra = registry_new(&loop, name, &err);
+			registry_check(ra, keys, 50, hit, &w);
+			T("credHelpers: the helper's Username/Secret get the token, K hit", ra && hit[17] && !w);
+			if (w)
+				printf("# %s\n", w);
+			free(w);
+			w = NULL;
+			registry_free(ra);
+			text = read_file(hlog, &tl);
+			T("credHelpers: the helper was asked 'get' with the server on stdin",
+			  text && tl == strlen(gt.host) + 1 && strncmp(text, gt.host, strlen(gt.host)) == 0);
+			free(text);
+			free(cfg);
+			cfg = xstrdup("{\"credsStore\":\"gbtest\"}");
+			write_file_atomic(cfgp, cfg, strlen(cfg));
+			setenv("GBTEST_TOKEN", "1", 1);
+			err = NULL;
+			ra = registry_new(&loop, name, &err);
+			registry_check(ra, keys, 50, hit, &w);
+			T("credsStore: a '<token>' Username is an identity token, K hit", ra && hit[17] && !w);
+			if (w)
+				printf("# %s\n", w);
+			free(w);
+			w = NULL;
+			registry_free(ra);
+			unsetenv("GBTEST_TOKEN");
+			setenv("GBTEST_NONE", "1", 1);
+			err = NULL;
+			ra = registry_new(&loop, name, &err);
+			registry_check(ra, keys, 50, hit, &w);
+			T("credsStore: 'credentials not found' is anonymous (no hit, the auth warning)",
+			  ra && !err && hit[17] == 0 && contains(w, "authentication failed"));
+			free(w);
+			w = NULL;
+			registry_free(ra);
+			unsetenv("GBTEST_NONE");
+			free(cfg);
+			cfg = xasprintf("{\"credHelpers\":{\"%s\":\"gbnone\"}}", gt.host);
+			write_file_atomic(cfgp, cfg, strlen(cfg));
+			err = NULL;
+			ra = registry_new(&loop, name, &err);
+			T("credHelpers: a helper not in PATH is an error naming it",
+			  !ra && contains(err, "docker-credential-gbnone") && contains(err, "not found in PATH"));
+			printf("# %s\n", err ? err : "(no error)");
+			free(err);
+			err = NULL;
+			registry_free(ra);
+			setenv("PATH", opath, 1);
+			unlink(helper);
+			unlink(hlog);
+			rmdir(bin);
+			free(bin);
+			free(helper);
+			free(hlog);
+			free(opath);
+			free(npath);
+			free(script);
+		}
 		setenv("DOCKER_CONFIG", "/nonexistent-gbtest", 1);
 		unlink(cfgp);
 		rmdir(dir);

@@ -4,6 +4,7 @@
  * (uv_loop_close == 0) after sched_free. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
 #include <uv.h>
@@ -23,6 +24,7 @@ struct tj {
 
 static char order[64];
 static int norder, running, maxrun, cancels;
+static int raise_sig;    /* the first job to start sends this signal */
 
 static void fire(uv_timer_t *h)
 {
@@ -46,6 +48,11 @@ static int start(struct sched_job *j, void *arg)
 	if (++running > maxrun)
 		maxrun = running;
 	uv_timer_start(&x->t, fire, (uint64_t)x->ms, 0);
+	if (raise_sig) {
+		int sig = raise_sig;
+		raise_sig = 0;
+		raise(sig);
+	}
 	return 0;
 }
 
@@ -135,6 +142,19 @@ int main(void)
 		T("fail-fast: rc 1", rc == 1);
 		T("fail-fast cancels running jobs", cancels == 1 && st[0] == 3);
 		T("fail-fast starts nothing new", st[2] == 4);
+	}
+	{ /* SIGTERM and SIGHUP cancel as SIGINT does; the code is 128 + the signal */
+		int est[] = {1000, 10}, ms[] = {5000, 5};
+		int rc;
+		raise_sig = SIGTERM;
+		rc = run(1, 0, "ab", est, ms, "", "", st);
+		T("SIGTERM: running job cancelled, rc 143", rc == 143 && cancels == 1 && st[0] == 3 && st[1] == 4);
+		raise_sig = SIGHUP;
+		rc = run(1, 0, "ab", est, ms, "", "", st);
+		T("SIGHUP: rc 129", rc == 129 && cancels == 1);
+		raise_sig = SIGINT;
+		rc = run(1, 0, "ab", est, ms, "", "", st);
+		T("SIGINT: rc 130", rc == 130 && cancels == 1);
 	}
 	return tap_done();
 }

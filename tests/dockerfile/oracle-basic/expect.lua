@@ -1,0 +1,21 @@
+local app = image "app" {
+  from = "busybox:1.36",
+  env { APP_HOME = "/srv/app", MODE = "prod" },
+  env { LEGACY = "value with spaces" },
+  workdir "/srv/app",
+  workdir "/srv/app/sub",
+  copy { "a.txt", to = "/srv/app/sub/" },
+  copy { "src/", to = "/srv/app/src/" },
+  copy { "src/main.py", "src/link.py", to = "/py/" },
+  copy { "a.txt", to = "/srv/app/sub/relative.txt" },
+  copy { "src", to = "/copied" },
+  copy { "a.txt", to = "/newdir/" },
+  copy { "a.txt", to = "/json dest/" },
+  run { "echo \"$GREETING\" > /greeting && echo \"$MODE\" > mode", env = { GREETING = "hello there" } },
+  run { { "/bin/sh", "-c", "mkdir -p /data && chown 65534:65534 /data" }, env = { GREETING = "hello there" } },
+  user "65534",
+  cmd = { "/bin/sh", "-c", "echo running in $APP_HOME" },
+  labels = { ["org.example.name"] = "basic", version = "1" },
+  expose = { 8080, 9090 },
+}
+return app

@@ -1,0 +1,1 @@
+image "a..b" { from = "busybox:1.36" }

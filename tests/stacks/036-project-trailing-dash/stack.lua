@@ -1,0 +1,2 @@
+project "pj-"
+image "ok" { from = "busybox:1.36" }

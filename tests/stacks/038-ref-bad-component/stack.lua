@@ -1,0 +1,1 @@
+image "app" { from = "registry.example.com/x.-y:1" }

@@ -1,0 +1,1 @@
+image "app" { from = "busybox:1.36" }

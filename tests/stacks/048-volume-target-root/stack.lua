@@ -1,0 +1,4 @@
+service "db" {
+  image = "postgres:15",
+  volumes = { "x:/y/../.." },
+}

@@ -1,0 +1,4 @@
+service "web" {
+  image = "nginx:1.25",
+  health = exec { "" },
+}

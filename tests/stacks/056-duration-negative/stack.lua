@@ -1,0 +1,4 @@
+service "db" {
+  image = "postgres:15",
+  health = tcp { port = 5432, interval = -1 },
+}

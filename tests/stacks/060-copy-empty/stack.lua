@@ -1,0 +1,4 @@
+image "app" {
+  from = "busybox:1.36",
+  copy "",
+}

@@ -1,0 +1,2 @@
+image "app" { from = "busybox:1.36" }
+run "echo outside"
