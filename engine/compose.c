@@ -29,7 +29,7 @@ static size_t nprofiles;
 
 void compose_add_profile(const char *name)
 {
-	profiles = xrealloc(profiles, sizeof(*profiles) * (nprofiles + 1));
+	profiles = xreallocarray(profiles, nprofiles + 1, sizeof(*profiles));
 	profiles[nprofiles++] = (char *)name;
 }
 
@@ -114,17 +114,17 @@ char *compose_interpolate(const char *s, const char *const *env, size_t nenv, ch
 			} else {
 				int colon = *e == ':';
 				char op = e[colon];
-				char *word = xstrndup(e + colon + 1, (size_t)(close - (e + colon + 1)));
-				char *w = NULL;
+				char *word, *w;
 				int use = colon ? (set && *v) : set;
 
+				/* before the word is cut: in "${A:}" the operator is the '}' */
 				if (op != '-' && op != '?' && op != '+') {
 					*err = xasprintf("bad interpolation '%s': unknown operator after ${%.*s",
 					                 s, (int)(e - n), n);
-					free(word);
 					buf_free(&b);
 					return NULL;
 				}
+				word = xstrndup(e + colon + 1, (size_t)(close - (e + colon + 1)));
 				w = compose_interpolate(word, env, nenv, err);
 				free(word);
 				if (!w) {
@@ -192,7 +192,7 @@ int compose_shell_split(const char *s, char ***argv)
 		}
 		if (!c || isspace((unsigned char)c)) {
 			if (inword) {
-				v = xrealloc(v, sizeof(*v) * (size_t)(n + 1));
+				v = xreallocarray(v, (size_t)(n + 1), sizeof(*v));
 				v[n++] = xstrdup(w.len ? w.data : "");
 				w.len = 0;
 				if (w.data)
@@ -344,7 +344,7 @@ static size_t pairs(struct doc *d, yaml_node_t *m, struct pair **out)
 					for (k = 0; k < n && strcmp(v[k].key, sub[i].key); k++)
 						;
 					if (k == n) {
-						v = xrealloc(v, sizeof(*v) * (n + 1));
+						v = xreallocarray(v, n + 1, sizeof(*v));
 						v[n++] = sub[i];
 					}
 				}
@@ -355,7 +355,7 @@ static size_t pairs(struct doc *d, yaml_node_t *m, struct pair **out)
 		for (k = 0; k < n && strcmp(v[k].key, ks); k++)
 			;
 		if (k == n) {
-			v = xrealloc(v, sizeof(*v) * (n + 1));
+			v = xreallocarray(v, n + 1, sizeof(*v));
 			n++;
 		}
 		v[k].key = ks;
@@ -475,7 +475,7 @@ static int load_doc(struct conv *c, const char *file, const char *text, size_t l
 	d->file = xstrdup(file);
 	slash = strrchr(file, '/');
 	d->dir = slash ? xstrndup(file, slash == file ? 1 : (size_t)(slash - file)) : xstrdup(".");
-	c->docs = xrealloc(c->docs, sizeof(*c->docs) * (c->ndocs + 1));
+	c->docs = xreallocarray(c->docs, c->ndocs + 1, sizeof(*c->docs));
 	c->docs[c->ndocs++] = d;
 	if (!text) {
 		FILE *f = fopen(file, "rb");
@@ -564,7 +564,7 @@ static int read_envfile(struct conv *c, struct doc *d, yaml_node_t *at, const ch
 			/* a bare KEY: from the environment, absent if unset */
 			const char *hv = getenv(s);
 			if (hv) {
-				*v = xrealloc(*v, sizeof(**v) * (*n + 1));
+				*v = xreallocarray(*v, *n + 1, sizeof(**v));
 				(*v)[(*n)++] = xasprintf("%s=%s", s, hv);
 			}
 			continue;
@@ -603,11 +603,11 @@ static int read_envfile(struct conv *c, struct doc *d, yaml_node_t *at, const ch
 				free(err);
 				return -1;
 			}
-			*v = xrealloc(*v, sizeof(**v) * (*n + 1));
+			*v = xreallocarray(*v, *n + 1, sizeof(**v));
 			(*v)[(*n)++] = xasprintf("%s=%s", s, iv);
 			free(iv);
 		} else {
-			*v = xrealloc(*v, sizeof(**v) * (*n + 1));
+			*v = xreallocarray(*v, *n + 1, sizeof(**v));
 			(*v)[(*n)++] = xasprintf("%s=%s", s, val);
 		}
 	}
@@ -631,7 +631,7 @@ static void kv_set(char ***v, size_t *n, const char *k, const char *val)
 			(*v)[i] = xasprintf("%s=%s", k, val);
 			return;
 		}
-	*v = xrealloc(*v, sizeof(**v) * (*n + 1));
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
 	(*v)[(*n)++] = xasprintf("%s=%s", k, val);
 }
 
@@ -739,7 +739,7 @@ static int emit_argv(struct conv *c, struct doc *d, yaml_node_t *n, const char *
 				kv_free(argv, (size_t)na);
 				return -1;
 			}
-			argv = xrealloc(argv, sizeof(*argv) * (size_t)(na + 1));
+			argv = xreallocarray(argv, (size_t)(na + 1), sizeof(*argv));
 			argv[na++] = s;
 		}
 	} else {
@@ -781,7 +781,7 @@ static void skey_set(struct skey **v, size_t *n, const char *k, yaml_node_t *val
 	for (i = 0; i < *n && strcmp((*v)[i].key, k); i++)
 		;
 	if (i == *n) {
-		*v = xrealloc(*v, sizeof(**v) * (*n + 1));
+		*v = xreallocarray(*v, *n + 1, sizeof(**v));
 		(*n)++;
 	}
 	(*v)[i] = (struct skey){k, val, d, line};
@@ -985,7 +985,7 @@ static int emit_build(struct conv *c, struct svc *sv, struct doc *d, yaml_node_t
 		free(prefix);
 		free(path);
 	}
-	c->builds = xrealloc(c->builds, sizeof(*c->builds) * (c->nbuilds + 2));
+	c->builds = xreallocarray(c->builds, c->nbuilds + 2, sizeof(*c->builds));
 	c->builds[c->nbuilds++] = sig;
 	c->builds[c->nbuilds++] = xstrdup(handle);
 	sv->handle = handle;
@@ -1300,8 +1300,10 @@ static int emit_service(struct conv *c, struct svc *sv)
 		} else if (!strcmp(key, "labels")) {
 			char **l = NULL;
 			size_t nl = 0;
-			if (map_or_list(c, d, v, "labels", 0, &l, &nl) < 0)
+			if (map_or_list(c, d, v, "labels", 0, &l, &nl) < 0) {
+				kv_free(l, nl);
 				goto out;
+			}
 			buf_adds(&body, "  labels = ");
 			emit_kv_table(&body, l, nl);
 			buf_printf(&body, ", -- %s:%d\n", d->file, k[i].line);
@@ -1582,7 +1584,7 @@ static int add_services(struct conv *c, struct doc *d)
 				if (scalar(node(d, it[x])) && profile_active(scalar(node(d, it[x]))))
 					sv.enabled = 1;
 		}
-		c->svcs = xrealloc(c->svcs, sizeof(*c->svcs) * (c->nsvcs + 1));
+		c->svcs = xreallocarray(c->svcs, c->nsvcs + 1, sizeof(*c->svcs));
 		c->svcs[c->nsvcs++] = sv;
 	}
 	free(p);

@@ -95,6 +95,10 @@ int main(void)
 	r = interp("${A*B}", &e);
 	T("interp: bad operator is an error", !r && e);
 	free(e);
+	r = interp("${GB_T_SET:}", &e);
+	T("interp: a colon without an operator is an error (the word is not cut at -1 bytes)",
+	  !r && has(e, "unknown operator"));
+	free(e);
 
 	n = compose_shell_split("echo 'a b' \"c \\\"d\\\"\" e\\ f  ''", &argv);
 	T("split: quotes, escapes, empty word", n == 5 && !strcmp(argv[1], "a b") && !strcmp(argv[2], "c \"d\"") &&
