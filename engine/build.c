@@ -207,7 +207,7 @@ void build_add_jobs(struct build *b, struct sched *sc, struct sched_job **jobs)
 		tarw_init(&j->tw);
 		j->sj = sched_add(sc, n, &build_ops, j, 1, estimate(b, n));
 		jobs[n->index] = j->sj;
-		b->v = xrealloc(b->v, sizeof(*b->v) * (b->n + 1));
+		b->v = xreallocarray(b->v, b->n + 1, sizeof(*b->v));
 		b->v[b->n++] = j;
 		if (n->kind != NODE_IMAGE)
 			continue;

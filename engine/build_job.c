@@ -69,7 +69,7 @@ void spec_reset(struct bjob *j)
 
 void push(char ***v, size_t *n, char *s)
 {
-	*v = xrealloc(*v, sizeof(**v) * (*n + 1));
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
 	(*v)[(*n)++] = s;
 }
 
@@ -83,8 +83,8 @@ void label(struct bjob *j, const char *k, const char *v)
 			j->lv[i] = xstrdup(v);
 			return;
 		}
-	j->lk = xrealloc(j->lk, sizeof(*j->lk) * (j->nl + 1));
-	j->lv = xrealloc(j->lv, sizeof(*j->lv) * (j->nl + 1));
+	j->lk = xreallocarray(j->lk, j->nl + 1, sizeof(*j->lk));
+	j->lv = xreallocarray(j->lv, j->nl + 1, sizeof(*j->lv));
 	j->lk[j->nl] = xstrdup(k);
 	j->lv[j->nl] = xstrdup(v);
 	j->nl++;

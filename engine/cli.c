@@ -47,8 +47,8 @@ static void kv_push(struct kvlist *kv, const char *k, const char *v)
 			kv->v[i] = xstrdup(v);
 			return;
 		}
-	kv->k = xrealloc(kv->k, sizeof(*kv->k) * (kv->n + 1));
-	kv->v = xrealloc(kv->v, sizeof(*kv->v) * (kv->n + 1));
+	kv->k = xreallocarray(kv->k, kv->n + 1, sizeof(*kv->k));
+	kv->v = xreallocarray(kv->v, kv->n + 1, sizeof(*kv->v));
 	kv->k[kv->n] = xstrdup(k);
 	kv->v[kv->n] = xstrdup(v);
 	kv->n++;
@@ -169,7 +169,7 @@ static void split_rebuild(struct opts *o, const char *list)
 	char *copy = xstrdup(list), *save = NULL, *t;
 
 	for (t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		o->plan.rebuild = xrealloc(o->plan.rebuild, sizeof(char *) * (o->plan.nrebuild + 1));
+		o->plan.rebuild = xreallocarray(o->plan.rebuild, o->plan.nrebuild + 1, sizeof(char *));
 		o->plan.rebuild[o->plan.nrebuild++] = xstrdup(t);
 	}
 	free(copy);
@@ -213,12 +213,12 @@ static int parse(struct opts *o, int argc, char **argv, const struct cmd **cmdp)
 					return -1;
 				}
 			} else {
-				o->targets = xrealloc(o->targets, sizeof(char *) * (o->ntargets + 1));
+				o->targets = xreallocarray(o->targets, o->ntargets + 1, sizeof(char *));
 				o->targets[o->ntargets++] = a;
 			}
 		} else if (!strcmp(a, "--")) {
 			for (i++; i < argc; i++) {
-				o->targets = xrealloc(o->targets, sizeof(char *) * (o->ntargets + 1));
+				o->targets = xreallocarray(o->targets, o->ntargets + 1, sizeof(char *));
 				o->targets[o->ntargets++] = argv[i];
 			}
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

@@ -45,8 +45,8 @@ static void var_set(struct vars *vs, const char *k, const char *v)
 	}
 	if (vs->n == vs->cap) {
 		vs->cap = vs->cap ? vs->cap * 2 : 8;
-		vs->k = xrealloc(vs->k, vs->cap * sizeof *vs->k);
-		vs->v = xrealloc(vs->v, vs->cap * sizeof *vs->v);
+		vs->k = xreallocarray(vs->k, vs->cap, sizeof *vs->k);
+		vs->v = xreallocarray(vs->v, vs->cap, sizeof *vs->v);
 	}
 	vs->k[vs->n] = xstrdup(k);
 	vs->v[vs->n++] = v ? xstrdup(v) : NULL;
@@ -167,7 +167,7 @@ static int dollar(const char *s, size_t n, size_t *i, const struct scope *sc, ch
 static void word_end(struct words *out, struct buf *b, int *started)
 {
 	if (!*started) return;
-	out->w = xrealloc(out->w, (out->n + 1) * sizeof *out->w);
+	out->w = xreallocarray(out->w, out->n + 1, sizeof *out->w);
 	out->w[out->n++] = xstrdup(b->data ? b->data : "");
 	b->len = 0;
 	if (b->data) b->data[0] = 0;
@@ -242,7 +242,7 @@ static void raw_words(const char *s, char esc, struct words *out)
 			if (c == '\'' || c == '"') { q = c; continue; }
 			if (isspace((unsigned char)c)) break;
 		}
-		out->w = xrealloc(out->w, (out->n + 1) * sizeof *out->w);
+		out->w = xreallocarray(out->w, out->n + 1, sizeof *out->w);
 		out->w[out->n++] = xstrndup(s + st, i - st);
 	}
 }
@@ -427,7 +427,7 @@ static int expand_words(struct conv *c, const struct df_instr *in, const struct 
 		for (size_t i = 0; i < in->argc; i++) {
 			char *v;
 			if (expand1(c, in, in->argv[i], sc, &v) < 0) { words_free(out); return -1; }
-			out->w = xrealloc(out->w, (out->n + 1) * sizeof *out->w);
+			out->w = xreallocarray(out->w, out->n + 1, sizeof *out->w);
 			out->w[out->n++] = v;
 		}
 		return 0;
@@ -490,9 +490,9 @@ static int pairs(struct conv *c, const struct df_instr *in, const struct scope *
 		if (r1 < 0) { rc = -1; goto out; }
 		if (!*k) { free(k); rc = cerr(c, in->line, in->cmd, "a name is empty in '%s'", w); goto out; }
 		if (expand1(c, in, eq + 1, sc, &v) < 0) { free(k); rc = -1; goto out; }
-		ks->w = xrealloc(ks->w, (ks->n + 1) * sizeof *ks->w);
+		ks->w = xreallocarray(ks->w, ks->n + 1, sizeof *ks->w);
 		ks->w[ks->n++] = k;
-		vs->w = xrealloc(vs->w, (vs->n + 1) * sizeof *vs->w);
+		vs->w = xreallocarray(vs->w, vs->n + 1, sizeof *vs->w);
 		vs->w[vs->n++] = v;
 	}
 out:
@@ -517,7 +517,7 @@ static char *path_abs(const char *wd, const char *p)
 	for (char *t = strtok_r(in.data, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
 		if (!strcmp(t, ".")) continue;
 		if (!strcmp(t, "..")) { if (nc) nc--; continue; }
-		comp = xrealloc(comp, (nc + 1) * sizeof *comp);
+		comp = xreallocarray(comp, nc + 1, sizeof *comp);
 		comp[nc++] = t;
 	}
 	struct buf o = { 0 };
@@ -578,16 +578,16 @@ static void command_argv(const struct sstate *s, const struct df_instr *in, cons
 {
 	if (in->json) {
 		for (size_t i = 0; i < in->argc; i++) {
-			out->w = xrealloc(out->w, (out->n + 1) * sizeof *out->w);
+			out->w = xreallocarray(out->w, out->n + 1, sizeof *out->w);
 			out->w[out->n++] = xstrdup(in->argv[i]);
 		}
 		return;
 	}
 	for (size_t i = 0; i < s->nshell; i++) {
-		out->w = xrealloc(out->w, (out->n + 1) * sizeof *out->w);
+		out->w = xreallocarray(out->w, out->n + 1, sizeof *out->w);
 		out->w[out->n++] = xstrdup(s->shell[i]);
 	}
-	out->w = xrealloc(out->w, (out->n + 1) * sizeof *out->w);
+	out->w = xreallocarray(out->w, out->n + 1, sizeof *out->w);
 	out->w[out->n++] = xstrdup(text);
 }
 
@@ -629,7 +629,7 @@ static int emit_run(struct conv *c, struct sstate *s, const struct df_instr *in,
 				char *p = path_abs("/", target);
 				size_t pl = strlen(p);
 				if (pl > 1 && p[pl - 1] == '/') p[pl - 1] = 0;
-				cache.w = xrealloc(cache.w, (cache.n + 1) * sizeof *cache.w);
+				cache.w = xreallocarray(cache.w, cache.n + 1, sizeof *cache.w);
 				cache.w[cache.n++] = p;
 			}
 		} else if (!strcmp(type, "secret")) {
@@ -639,9 +639,9 @@ static int emit_run(struct conv *c, struct sstate *s, const struct df_instr *in,
 				const char *sidv = id ? id : strrchr(target, '/') + 1;
 				char *p = target ? (target[0] == '/' ? xstrdup(target) : xasprintf("/run/secrets/%s", target))
 				                 : xasprintf("/run/secrets/%s", sidv);
-				sid.w = xrealloc(sid.w, (sid.n + 1) * sizeof *sid.w);
+				sid.w = xreallocarray(sid.w, sid.n + 1, sizeof *sid.w);
 				sid.w[sid.n++] = xstrdup(sidv);
-				spath.w = xrealloc(spath.w, (spath.n + 1) * sizeof *spath.w);
+				spath.w = xreallocarray(spath.w, spath.n + 1, sizeof *spath.w);
 				spath.w[spath.n++] = p;
 			}
 		} else {
@@ -691,9 +691,9 @@ static int emit_run(struct conv *c, struct sstate *s, const struct df_instr *in,
 	struct words ek = { 0 }, ev = { 0 };
 	for (size_t i = 0; i < s->args.n; i++) {
 		if (!s->args.v[i] || var_has(&s->env, s->args.k[i])) continue;
-		ek.w = xrealloc(ek.w, (ek.n + 1) * sizeof *ek.w);
+		ek.w = xreallocarray(ek.w, ek.n + 1, sizeof *ek.w);
 		ek.w[ek.n++] = xstrdup(s->args.k[i]);
-		ev.w = xrealloc(ev.w, (ev.n + 1) * sizeof *ev.w);
+		ev.w = xreallocarray(ev.w, ev.n + 1, sizeof *ev.w);
 		ev.w[ev.n++] = xstrdup(s->args.v[i]);
 	}
 	int simple = !in->json && default_shell(s) && !cache.n && !sid.n && !ek.n;
@@ -914,9 +914,9 @@ static int emit_stage(struct conv *c, size_t si)
 					size_t j = 0;
 					while (j < s.lk.n && strcmp(s.lk.w[j], k.w[i])) j++;
 					if (j == s.lk.n) {
-						s.lk.w = xrealloc(s.lk.w, (j + 1) * sizeof *s.lk.w);
+						s.lk.w = xreallocarray(s.lk.w, j + 1, sizeof *s.lk.w);
 						s.lk.w[s.lk.n++] = xstrdup(k.w[i]);
-						s.lv.w = xrealloc(s.lv.w, (j + 1) * sizeof *s.lv.w);
+						s.lv.w = xreallocarray(s.lv.w, j + 1, sizeof *s.lv.w);
 						s.lv.w[s.lv.n++] = xstrdup(v.w[i]);
 					} else {
 						free(s.lv.w[j]);
@@ -940,7 +940,7 @@ static int emit_stage(struct conv *c, size_t si)
 					                    : cerr(c, in->line, cmd, "'%s' is not a port number (1-65535)", w.w[i]);
 					break;
 				}
-				s.expose.w = xrealloc(s.expose.w, (s.expose.n + 1) * sizeof *s.expose.w);
+				s.expose.w = xreallocarray(s.expose.w, s.expose.n + 1, sizeof *s.expose.w);
 				s.expose.w[s.expose.n++] = xasprintf("%ld", n);
 			}
 			words_free(&w);
@@ -1023,7 +1023,7 @@ static void add_dep(struct stage *st, int k)
 {
 	for (size_t i = 0; i < st->ndeps; i++)
 		if (st->deps[i] == k) return;
-	st->deps = xrealloc(st->deps, (st->ndeps + 1) * sizeof *st->deps);
+	st->deps = xreallocarray(st->deps, st->ndeps + 1, sizeof *st->deps);
 	st->deps[st->ndeps++] = k;
 }
 
@@ -1059,7 +1059,7 @@ static int stages(struct conv *c)
 			words_free(&w);
 			return cerr(c, in->line, in->cmd, "expected FROM IMAGE [AS NAME]");
 		}
-		c->st = xrealloc(c->st, (c->nst + 1) * sizeof *c->st);
+		c->st = xreallocarray(c->st, c->nst + 1, sizeof *c->st);
 		struct stage *st = &c->st[c->nst];
 		memset(st, 0, sizeof *st);
 		st->line = in->line;

@@ -123,7 +123,7 @@ static int find_heredocs(struct arena *a, const char *s, struct df_heredoc **hs,
 			j++;
 			quoted = 1;
 		}
-		*hs = xrealloc(*hs, (*nh + 1) * sizeof **hs);
+		*hs = xreallocarray(*hs, *nh + 1, sizeof **hs);
 		struct df_heredoc *h = &(*hs)[(*nh)++];
 		memset(h, 0, sizeof *h);
 		char *w = xstrndup(s + w0, w1 - w0);
@@ -182,7 +182,7 @@ int df_parse(struct arena *a, const char *path, const char *text, size_t len, st
 		while (e < len && text[e] != '\n') e++;
 		size_t n = e - i;
 		if (n && text[i + n - 1] == '\r') n--;
-		if (nl == cap) L = xrealloc(L, (cap *= 2) * sizeof *L);
+		if (nl == cap) L = xreallocarray(L, cap *= 2, sizeof *L);
 		L[nl++] = (struct line){ text + i, n };
 		i = e + 1;
 	}
@@ -256,7 +256,7 @@ int df_parse(struct arena *a, const char *path, const char *text, size_t len, st
 		char *cmd = arena_alloc(a, kn + 1);
 		for (size_t j = 0; j < kn; j++) cmd[j] = (char)toupper((unsigned char)k0[j]);
 		while (isspace((unsigned char)*s)) s++;
-		if (icap == f->nins) ins = xrealloc(ins, (icap = icap ? icap * 2 : 16) * sizeof *ins);
+		if (icap == f->nins) ins = xreallocarray(ins, icap = icap ? icap * 2 : 16, sizeof *ins);
 		struct df_instr *in = &ins[f->nins++];
 		memset(in, 0, sizeof *in);
 		in->line = line;
@@ -272,7 +272,7 @@ int df_parse(struct arena *a, const char *path, const char *text, size_t len, st
 			while (s[0] == '-' && s[1] == '-') {
 				const char *t0 = s + 2;
 				while (*s && !isspace((unsigned char)*s)) s++;
-				fl = xrealloc(fl, (nfl + 1) * sizeof *fl);
+				fl = xreallocarray(fl, nfl + 1, sizeof *fl);
 				char *t = xstrndup(t0, (size_t)(s - t0));
 				fl[nfl++] = arena_strdup(a, t);
 				free(t);

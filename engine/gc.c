@@ -103,7 +103,7 @@ static void gc_on_containers(void *arg, const struct docker_result *r)
 		return;
 	}
 	for (i = 0; i < r->ncontainers; i++) {
-		g->used = xrealloc(g->used, sizeof(*g->used) * (g->nused + 1));
+		g->used = xreallocarray(g->used, g->nused + 1, sizeof(*g->used));
 		g->used[g->nused++] = xstrdup(r->containers[i].image ? r->containers[i].image : "");
 	}
 }

@@ -12,7 +12,7 @@
 void graph_add(struct stack *s, struct node *n)
 {
 	if ((s->nnodes & (s->nnodes - 1)) == 0) /* grow at powers of two */
-		s->nodes = xrealloc(s->nodes, sizeof(*s->nodes) * (s->nnodes ? 2 * s->nnodes : 8));
+		s->nodes = xreallocarray(s->nodes, s->nnodes ? 2 * s->nnodes : 8, sizeof(*s->nodes));
 	n->index = s->nnodes;
 	s->nodes[s->nnodes++] = n;
 }

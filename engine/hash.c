@@ -260,7 +260,7 @@ static struct centry *table_add(struct hasher *h, const char *path, size_t len, 
 		table_grow(h);
 	if (h->ne == h->ecap) {
 		h->ecap = h->ecap ? h->ecap * 2 : 1024;
-		h->e = xrealloc(h->e, h->ecap * sizeof(*h->e));
+		h->e = xreallocarray(h->e, h->ecap, sizeof(*h->e));
 	}
 	e = &h->e[h->ne++];
 	memset(e, 0, sizeof(*e));
@@ -690,7 +690,7 @@ static void enqueue(struct hasher *h, const char *path, size_t len, size_t relst
 	it = h->cur;
 	if (it->n == it->cap) {
 		it->cap = it->cap ? it->cap * 2 : (big ? 1 : 16);
-		it->jobs = xrealloc(it->jobs, it->cap * sizeof(*it->jobs));
+		it->jobs = xreallocarray(it->jobs, it->cap, sizeof(*it->jobs));
 	}
 	j = &it->jobs[it->n++];
 	memset(j, 0, sizeof(*j));
@@ -733,7 +733,7 @@ static void note_sel(struct hasher *h, struct selection *sel)
 			return;
 	if (h->nsels == h->selcap) {
 		h->selcap = h->selcap ? h->selcap * 2 : 8;
-		h->sels = xrealloc(h->sels, h->selcap * sizeof(*h->sels));
+		h->sels = xreallocarray(h->sels, h->selcap, sizeof(*h->sels));
 	}
 	h->sels[h->nsels++] = sel;
 }
@@ -745,7 +745,7 @@ static struct file_entry *sel_push(struct selection *sel)
 	struct file_entry *e;
 
 	if (!sel->v || (sel->n + 1) * sizeof(*sel->v) > malloc_usable_size(sel->v))
-		sel->v = xrealloc(sel->v, (sel->n < 8 ? 16 : sel->n * 2) * sizeof(*sel->v));
+		sel->v = xreallocarray(sel->v, sel->n < 8 ? 16 : sel->n * 2, sizeof(*sel->v));
 	e = &sel->v[sel->n++];
 	memset(e, 0, sizeof(*e));
 	return e;
@@ -858,7 +858,7 @@ static void scan_dir(struct scan *s, struct dnode *d, struct dnode ***kids, size
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 32;
-			v = xrealloc(v, cap * sizeof(*v));
+			v = xreallocarray(v, cap, sizeof(*v));
 		}
 		memset(&v[n], 0, sizeof(v[n]));
 		v[n].nameoff = names.len;

@@ -187,7 +187,7 @@ static void add_tok(struct pat *p, size_t *cap, int type)
 {
 	if (p->nt == *cap) {
 		*cap = *cap ? *cap * 2 : 8;
-		p->t = xrealloc(p->t, *cap * sizeof(*p->t));
+		p->t = xreallocarray(p->t, *cap, sizeof(*p->t));
 	}
 	memset(&p->t[p->nt], 0, sizeof(p->t[0]));
 	p->t[p->nt++].type = type;
@@ -276,7 +276,7 @@ static int compile_pat(struct pat *p)
 				}
 				if (nr + 1 >= rcap) {
 					rcap = rcap ? rcap * 2 : 8;
-					p->ranges = xrealloc(p->ranges, rcap * 2 * sizeof(unsigned));
+					p->ranges = xreallocarray(p->ranges, rcap * 2, sizeof(unsigned));
 				}
 				p->ranges[2 * nr] = (unsigned)lo;
 				p->ranges[2 * nr + 1] = (unsigned)hi;
@@ -525,7 +525,7 @@ static int add_pattern(struct ignore *ig, size_t *cap, const char *norm, const c
 	}
 	if (ig->n == *cap) {
 		*cap = *cap ? *cap * 2 : 8;
-		ig->p = xrealloc(ig->p, *cap * sizeof(*ig->p));
+		ig->p = xreallocarray(ig->p, *cap, sizeof(*ig->p));
 	}
 	ig->p[ig->n++] = p;
 	ig->nexcl += p.excl;

@@ -48,7 +48,7 @@ void inventory_add(struct keyset *ks, const struct docker_result *r)
 
 			if (strncmp(t, prefix, sizeof(prefix) - 1) != 0 || strlen(t) != sizeof(prefix) - 1 + 32)
 				continue;
-			ks->v = xrealloc(ks->v, sizeof(*ks->v) * (ks->n + 1));
+			ks->v = xreallocarray(ks->v, ks->n + 1, sizeof(*ks->v));
 			ks->v[ks->n++] = xstrdup(t + sizeof(prefix) - 1);
 		}
 	if (ks->n) /* v is NULL on an engine without graphbuild images */

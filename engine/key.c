@@ -309,7 +309,7 @@ static void add_conf(struct manifest *m, const char *name, struct kw *val)
 	unsigned char h[16];
 
 	kw_done(val, h);
-	m->conf = xrealloc(m->conf, sizeof(*m->conf) * (m->nconf + 1));
+	m->conf = xreallocarray(m->conf, m->nconf + 1, sizeof(*m->conf));
 	m->conf[m->nconf].name = xstrdup(name);
 	hex_encode(h, 16, m->conf[m->nconf].hash);
 	m->nconf++;
@@ -388,7 +388,7 @@ static void env_set(char ***env, size_t *n, const char *k, const char *v)
 	}
 	i = env_lower(*env, *n, kv);
 	if ((*n & (*n - 1)) == 0) /* grow in powers of two */
-		*env = xrealloc(*env, sizeof(**env) * (*n ? *n * 2 : 1));
+		*env = xreallocarray(*env, *n ? *n * 2 : 1, sizeof(**env));
 	memmove(*env + i + 1, *env + i, sizeof(**env) * (*n - i));
 	(*env)[i] = kv;
 	(*n)++;
@@ -698,7 +698,7 @@ static int is_hex32(const char *s)
 
 static void add_mfile(struct mfile **v, size_t *n, const char *hash, unsigned mode, char *path)
 {
-	*v = xrealloc(*v, sizeof(**v) * (*n + 1));
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
 	memcpy((*v)[*n].hash, hash, 32);
 	(*v)[*n].hash[32] = 0;
 	(*v)[*n].mode = mode;
@@ -761,14 +761,14 @@ struct manifest *manifest_parse(const char *text, size_t len)
 		} else if (n > 71 && memcmp(p, "step ", 5) == 0 && is_hex32(p + 5) && is_hex32(p + 38)) {
 			struct mstep *st;
 
-			m->steps = xrealloc(m->steps, sizeof(*m->steps) * (m->nsteps + 1));
+			m->steps = xreallocarray(m->steps, m->nsteps + 1, sizeof(*m->steps));
 			st = &m->steps[m->nsteps++];
 			memset(st, 0, sizeof(*st));
 			memcpy(st->key, p + 5, 32);
 			memcpy(st->self, p + 38, 32);
 			st->desc = unescape(p + 71, n - 71);
 		} else if (n > 38 && memcmp(p, "conf ", 5) == 0 && is_hex32(p + 5)) {
-			m->conf = xrealloc(m->conf, sizeof(*m->conf) * (m->nconf + 1));
+			m->conf = xreallocarray(m->conf, m->nconf + 1, sizeof(*m->conf));
 			memcpy(m->conf[m->nconf].hash, p + 5, 32);
 			m->conf[m->nconf].hash[32] = 0;
 			m->conf[m->nconf].name = unescape(p + 38, n - 38);
@@ -815,7 +815,7 @@ void manifest_free(struct manifest *m)
 
 static void add_reason(char ***v, size_t *n, char *s)
 {
-	*v = xrealloc(*v, sizeof(**v) * (*n + 1));
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
 	(*v)[(*n)++] = s;
 }
 

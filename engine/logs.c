@@ -119,7 +119,7 @@ static void logs_attach(struct logs *g, const struct listing *l)
 			if (strcmp(g->store[k], svc) == 0)
 				ls->service = g->store[k];
 		if (!ls->service) { /* our own copy: the listing goes away */
-			g->store = xrealloc(g->store, sizeof(char *) * (g->nstore + 1));
+			g->store = xreallocarray(g->store, g->nstore + 1, sizeof(char *));
 			g->store[g->nstore] = xstrdup(svc);
 			ls->service = g->store[g->nstore++];
 		}
@@ -127,7 +127,7 @@ static void logs_attach(struct logs *g, const struct listing *l)
 			struct node *n = graph_service(g->s, svc);
 			ls->colour = 1 + (int)((n ? n->index : g->n) % 6);
 		}
-		g->v = xrealloc(g->v, sizeof(*g->v) * (g->n + 1));
+		g->v = xreallocarray(g->v, g->n + 1, sizeof(*g->v));
 		g->v[g->n++] = ls;
 		g->open++;
 		if (docker_container_logs(g->d, c->id, g->follow, g->since, 0, l_out, ls, l_end, ls) < 0) {

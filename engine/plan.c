@@ -28,7 +28,7 @@ void plan_reason(struct node_plan *np, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	np->reasons = xrealloc(np->reasons, sizeof(*np->reasons) * (np->nreasons + 1));
+	np->reasons = xreallocarray(np->reasons, np->nreasons + 1, sizeof(*np->reasons));
 	np->reasons[np->nreasons++] = xvasprintf(fmt, ap);
 	va_end(ap);
 }
@@ -38,7 +38,7 @@ void plan_note(struct node_plan *np, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	np->notes = xrealloc(np->notes, sizeof(*np->notes) * (np->nnotes + 1));
+	np->notes = xreallocarray(np->notes, np->nnotes + 1, sizeof(*np->notes));
 	np->notes[np->nnotes++] = xvasprintf(fmt, ap);
 	va_end(ap);
 }
@@ -156,8 +156,8 @@ void plan_cache(struct stack *s, const struct keyset *ks, struct registry *r, ch
 		if (!nd->selected || nd->kind == NODE_SERVICE || nd->kind == NODE_REF || !nd->np ||
 		    nd->np->action != PLAN_BUILD || nd->np->forced)
 			continue;
-		asks = xrealloc(asks, sizeof(*asks) * (n + 1));
-		keys = xrealloc(keys, sizeof(*keys) * (n + 1));
+		asks = xreallocarray(asks, n + 1, sizeof(*asks));
+		keys = xreallocarray(keys, n + 1, sizeof(*keys));
 		asks[n] = (struct ask){nd, 0};
 		keys[n++] = nd->keyhex;
 		if (nd->kind != NODE_IMAGE || nd->u.image.dockerfile)
@@ -168,8 +168,8 @@ void plan_cache(struct stack *s, const struct keyset *ks, struct registry *r, ch
 				break;
 			if (!names_step_label(nd, k))
 				continue;
-			asks = xrealloc(asks, sizeof(*asks) * (n + 1));
-			keys = xrealloc(keys, sizeof(*keys) * (n + 1));
+			asks = xreallocarray(asks, n + 1, sizeof(*asks));
+			keys = xreallocarray(keys, n + 1, sizeof(*keys));
 			asks[n] = (struct ask){nd, k};
 			keys[n++] = nd->kx->steps[k - 1].hex;
 		}

@@ -117,7 +117,7 @@ struct ptask *progress_task(struct progress *p, const char *name, int nsteps)
 	t->name = xstrdup(name);
 	t->nsteps = nsteps;
 	t->t0 = now_ms();
-	p->v = xrealloc(p->v, sizeof(*p->v) * (p->n + 1));
+	p->v = xreallocarray(p->v, p->n + 1, sizeof(*p->v));
 	p->v[p->n++] = t;
 	return t;
 }

@@ -264,7 +264,7 @@ static void rejected_add(struct registry *r, const char *key)
 {
 	if (registry_rejected(r, key))
 		return;
-	r->rejected = xrealloc(r->rejected, sizeof *r->rejected * (r->nrejected + 1));
+	r->rejected = xreallocarray(r->rejected, r->nrejected + 1, sizeof *r->rejected);
 	r->rejected[r->nrejected++] = xstrdup(key);
 	r->rejected_dirty = 1;
 }

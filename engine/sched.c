@@ -123,7 +123,7 @@ struct sched_job *sched_add(struct sched *s, struct node *n, const struct sched_
 	j->counted = counted;
 	j->est_ms = est_ms < 0 ? 0 : est_ms;
 	j->prio = -1;
-	s->v = xrealloc(s->v, sizeof(*s->v) * (s->n + 1));
+	s->v = xreallocarray(s->v, s->n + 1, sizeof(*s->v));
 	s->v[s->n++] = j;
 	return j;
 }
@@ -139,11 +139,11 @@ void sched_need(struct sched_job *j, struct sched_job *dep, unsigned mask)
 			j->needs[i].mask |= mask;
 			return;
 		}
-	j->needs = xrealloc(j->needs, sizeof(*j->needs) * (j->nneeds + 1));
+	j->needs = xreallocarray(j->needs, j->nneeds + 1, sizeof(*j->needs));
 	j->needs[j->nneeds].dep = dep;
 	j->needs[j->nneeds].mask = mask;
 	j->nneeds++;
-	dep->outs = xrealloc(dep->outs, sizeof(*dep->outs) * (dep->nouts + 1));
+	dep->outs = xreallocarray(dep->outs, dep->nouts + 1, sizeof(*dep->outs));
 	dep->outs[dep->nouts++] = j;
 }
 

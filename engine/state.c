@@ -376,7 +376,7 @@ void state_record_duration(struct state *st, const char *node, long ms)
 			st->hist[i].ms = ms;
 			return;
 		}
-	st->hist = xrealloc(st->hist, sizeof(*st->hist) * (st->nhist + 1));
+	st->hist = xreallocarray(st->hist, st->nhist + 1, sizeof(*st->hist));
 	st->hist[st->nhist].name = xstrdup(node);
 	st->hist[st->nhist].ms = ms;
 	st->nhist++;

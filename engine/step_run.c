@@ -304,7 +304,7 @@ static char *secret_file(struct bjob *j, const char *id, const char *src)
 
 static void add_mount(struct bjob *j, const char *type, char *src, const char *target, int ro)
 {
-	j->mounts = xrealloc(j->mounts, sizeof(*j->mounts) * (j->nmounts + 1));
+	j->mounts = xreallocarray(j->mounts, j->nmounts + 1, sizeof(*j->mounts));
 	j->mounts[j->nmounts].type = type;
 	j->mounts[j->nmounts].source = src;
 	j->mounts[j->nmounts].target = xstrdup(target);

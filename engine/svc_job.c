@@ -484,7 +484,7 @@ static void svc_next(struct svc *sv)
 		}
 		/* fall through */
 	default:
-		u->netwait = xrealloc(u->netwait, sizeof(*u->netwait) * (u->nnetwait + 1));
+		u->netwait = xreallocarray(u->netwait, u->nnetwait + 1, sizeof(*u->netwait));
 		u->netwait[u->nnetwait++] = sv;
 	}
 }

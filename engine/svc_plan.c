@@ -31,8 +31,8 @@ void up_orphans_free(struct up_orphans *o)
 
 static void orphan_add(struct up_orphans *o, const char *name, const char *id)
 {
-	o->names = xrealloc(o->names, sizeof(char *) * (o->n + 1));
-	o->ids = xrealloc(o->ids, sizeof(char *) * (o->n + 1));
+	o->names = xreallocarray(o->names, o->n + 1, sizeof(char *));
+	o->ids = xreallocarray(o->ids, o->n + 1, sizeof(char *));
 	o->names[o->n] = xstrdup(name);
 	o->ids[o->n] = xstrdup(id);
 	o->n++;

@@ -222,15 +222,15 @@ int svc_parse_port(char *buf, struct docker_port *p)
 
 static char *keep_str(struct spec_mem *m, char *s)
 {
-	m->strs = xrealloc(m->strs, sizeof(char *) * (m->nstrs + 1));
+	m->strs = xreallocarray(m->strs, m->nstrs + 1, sizeof(char *));
 	m->strs[m->nstrs++] = s;
 	return s;
 }
 
 static void add_label(struct spec_mem *m, const char *k, const char *v)
 {
-	m->lk = xrealloc(m->lk, sizeof(char *) * (m->nl + 1));
-	m->lv = xrealloc(m->lv, sizeof(char *) * (m->nl + 1));
+	m->lk = xreallocarray(m->lk, m->nl + 1, sizeof(char *));
+	m->lv = xreallocarray(m->lv, m->nl + 1, sizeof(char *));
 	m->lk[m->nl] = keep_str(m, xstrdup(k));
 	m->lv[m->nl] = keep_str(m, xstrdup(v));
 	m->nl++;

@@ -154,7 +154,7 @@ int from_entries(struct tarw *w, int fd, const char *src, const char *to, int mu
 			name = xasprintf("%.155s/%.100s", h + 345, h);
 		else
 			name = xstrndup(h, 100);
-		v = xrealloc(v, sizeof(*v) * (nv + 1));
+		v = xreallocarray(v, nv + 1, sizeof(*v));
 		v[nv].name = name;
 		{
 			size_t l = strlen(name);

@@ -19,7 +19,7 @@ void tarw_add(struct tarw *w, const char *name, char type, unsigned mode, uint64
 {
 	struct tent *e;
 
-	w->v = xrealloc(w->v, sizeof(*w->v) * (w->n + 1));
+	w->v = xreallocarray(w->v, w->n + 1, sizeof(*w->v));
 	e = &w->v[w->n++];
 	memset(e, 0, sizeof(*e));
 	e->name = xstrdup(name);

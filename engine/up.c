@@ -110,7 +110,7 @@ int up_run(struct stack *s, struct docker *d, struct state *st, const struct up_
 					sched_need(sv->rj, jobs[svc->deps[k].node->index], SCHED_STARTED);
 			sched_need(sv->sj, sv->rj, SCHED_DONE);
 		}
-		u.v = xrealloc(u.v, sizeof(*u.v) * (u.n + 1));
+		u.v = xreallocarray(u.v, u.n + 1, sizeof(*u.v));
 		u.v[u.n++] = sv;
 	}
 	for (i = 0; orph && i < orph->n; i++) {

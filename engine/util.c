@@ -73,6 +73,14 @@ void *xrealloc(void *p, size_t n)
 	return p;
 }
 
+/* p resized to n elements of m bytes; n * m overflowing is out of memory */
+void *xreallocarray(void *p, size_t n, size_t m)
+{
+	if (m && n > SIZE_MAX / m)
+		fatal("out of memory");
+	return xrealloc(p, n * m);
+}
+
 char *xstrdup(const char *s)
 {
 	return xstrndup(s, strlen(s));

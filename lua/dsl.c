@@ -483,7 +483,7 @@ static struct pos field_pos(struct ctx *c, lua_State *L, int t)
 		if (strcmp(c->files[i], f) == 0)
 			break;
 	if (i == c->nfiles) {
-		c->files = xrealloc(c->files, sizeof(*c->files) * (c->nfiles + 1));
+		c->files = xreallocarray(c->files, c->nfiles + 1, sizeof(*c->files));
 		c->files[c->nfiles++] = dup_lua(c->s->arena, L, -1);
 	}
 	lua_pop(L, 1);
@@ -791,7 +791,7 @@ static char **split_gbpath(const char *cwd, size_t *n)
 		if (e == p)
 			continue;
 		dir = xstrndup(p, (size_t)(e - p));
-		v = xrealloc(v, sizeof(*v) * (*n + 1));
+		v = xreallocarray(v, *n + 1, sizeof(*v));
 		if (dir[0] != '/' && cwd) {
 			v[(*n)++] = path_join(cwd, dir);
 			free(dir);

@@ -17,6 +17,7 @@ _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t sz);
 void *xrealloc(void *p, size_t n);
+void *xreallocarray(void *p, size_t n, size_t m);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* malloc'd printf; never NULL. */
