@@ -2,22 +2,9 @@
  * of exactly the inputs. */
 #define _GNU_SOURCE
 #include "build_int.h"
+#include "graphbuild/http.h"
 
 /* ---- dockerfile adoption ---- */
-
-static void qesc(struct buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '_' || ch == '.' || ch == '~')
-			buf_addc(b, (char)ch);
-		else
-			buf_printf(b, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
-	}
-}
 
 static void on_built(void *arg, const struct docker_result *r)
 {
@@ -67,13 +54,13 @@ void start_dockerfile(struct bjob *j)
 	ref = cache_ref(j->n);
 	set_image(j, ref);
 	buf_adds(&q, "t=");
-	qesc(&q, ref);
+	http_escape(&q, ref);
 	free(ref);
 	buf_adds(&q, "&rm=1&forcerm=1&dockerfile=");
-	qesc(&q, im->dockerfile);
+	http_escape(&q, im->dockerfile);
 	if (im->target) {
 		buf_adds(&q, "&target=");
-		qesc(&q, im->target);
+		http_escape(&q, im->target);
 	}
 	if (im->args.n) {
 		buf_addc(&js, '{');
@@ -86,7 +73,7 @@ void start_dockerfile(struct bjob *j)
 		}
 		buf_addc(&js, '}');
 		buf_adds(&q, "&buildargs=");
-		qesc(&q, js.data);
+		http_escape(&q, js.data);
 		js.len = 0;
 	}
 	buf_adds(&js, "{\"graphbuild.key\":");
@@ -101,7 +88,7 @@ void start_dockerfile(struct bjob *j)
 	}
 	buf_addc(&js, '}');
 	buf_adds(&q, "&labels=");
-	qesc(&q, js.data);
+	http_escape(&q, js.data);
 	progress_step(j->t, 1, "docker build");
 	if (docker_build(j->b->d, q.data, tarw_read, &j->tw, build_output, j, on_built, j) < 0)
 		set_err(j, "cannot start a request to the engine");

@@ -158,13 +158,25 @@ static void on_imported(void *arg, const struct docker_result *r)
 	j->inflight++;
 }
 
-static void import_file(struct bjob *j, const char *path)
+/* Imports path; one beneath root (a stack's tar) is opened through the
+ * jail, so a symlink swapped in since plan cannot lead the import outside. */
+static void import_file(struct bjob *j, const char *path, const char *root)
 {
+	size_t rl = root ? strlen(root) : 0;
+	char *why = NULL;
+
 	j->headn = j->headpos = 0;
 	j->head_read = 0;
-	j->rdfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (rl > 1 && !strncmp(path, root, rl) && path[rl] == '/')
+		j->rdfd = jail_open(root, path + rl + 1, O_RDONLY, &why);
+	else
+		j->rdfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (j->rdfd < 0) {
-		set_err(j, "%s:%d: rootfs %s: %s", j->n->pos.file, j->n->pos.line, path, strerror(errno));
+		int e = errno;
+
+		set_err(j, "%s:%d: rootfs %s: %s", j->n->pos.file, j->n->pos.line, path,
+		        why ? why : e == EXDEV ? "it leads outside the stack directory" : strerror(e));
+		free(why);
 		return cleanup(j);
 	}
 	progress_step(j->t, 1, "import");
@@ -183,7 +195,7 @@ static void on_tarred(struct bjob *j, long status, int sig)
 		set_err(j, "%s:%d: rootfs: tar of $out failed (exit %ld)", j->n->pos.file, j->n->pos.line, status);
 		return cleanup(j);
 	}
-	import_file(j, j->tmptar);
+	import_file(j, j->tmptar, NULL);
 }
 
 static void on_command_done(struct bjob *j, long status, int sig)
@@ -213,7 +225,7 @@ void start_rootfs(struct bjob *j)
 	size_t nenv = 0, i;
 
 	if (r->tar)
-		return import_file(j, r->tar);
+		return import_file(j, r->tar, r->inputs_root);
 	dir = xasprintf("%s/graphbuild-rootfs-XXXXXX", tmp);
 	if (!mkdtemp(dir)) {
 		set_err(j, "cannot create a temporary directory in %s: %s", tmp, strerror(errno));

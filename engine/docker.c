@@ -30,22 +30,6 @@ static int is_unreserved(unsigned char ch)
 	return isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~';
 }
 
-/* Query-string escaping (everything but unreserved). */
-static void qesc(struct buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (is_unreserved(ch))
-			buf_addc(b, (char)ch);
-		else {
-			buf_addc(b, '%');
-			buf_addc(b, hex[ch >> 4]);
-			buf_addc(b, hex[ch & 15]);
-		}
-	}
-}
-
 /* Path-segment escaping for names: image references keep '/', ':' and '@'
  * (the engine routes /images/{name:.*}/json). */
 static void pesc(struct buf *b, const char *s)
@@ -76,7 +60,7 @@ static void add_label_filter(struct buf *b, const char *label, char sep)
 	s = cJSON_PrintUnformatted(f);
 	buf_addc(b, sep);
 	buf_adds(b, "filters=");
-	qesc(b, s);
+	http_escape(b, s);
 	cJSON_free(s);
 	cJSON_Delete(f);
 }
@@ -1029,10 +1013,10 @@ int docker_image_tag(struct docker *d, const char *src, const char *repo, const 
 	buf_adds(&b, "/images/");
 	pesc(&b, src);
 	buf_adds(&b, "/tag?repo=");
-	qesc(&b, repo);
+	http_escape(&b, repo);
 	if (tag) {
 		buf_adds(&b, "&tag=");
-		qesc(&b, tag);
+		http_escape(&b, tag);
 	}
 	return simple(d, K_PLAIN, "POST", &b, NULL, NULL, cb, arg);
 }
@@ -1094,7 +1078,7 @@ int docker_image_push(struct docker *d, const char *repo, const char *tag, const
 	buf_adds(&b, "/push");
 	if (tag) {
 		buf_adds(&b, "?tag=");
-		qesc(&b, tag);
+		http_escape(&b, tag);
 	}
 	return registry_stream(d, &b, auth_b64, status, statusarg, cb, arg);
 }
@@ -1151,7 +1135,7 @@ static void on_import_tagged(void *arg, const struct docker_result *r)
 			full = xasprintf("docker.io/%s", f->repo);
 		else
 			full = xstrdup(f->repo);
-		qesc(&b, full);
+		http_escape(&b, full);
 		free(full);
 	}
 	buf_adds(&b, "&tag=latest");
@@ -1184,9 +1168,9 @@ int docker_image_import(struct docker *d, const char *repo, const char *tag, doc
 		f->cb = cb;
 		f->arg = arg;
 		buf_adds(&b, "/images/create?fromSrc=-&repo=");
-		qesc(&b, repo);
+		http_escape(&b, repo);
 		buf_adds(&b, "&tag=");
-		qesc(&b, tag);
+		http_escape(&b, tag);
 		rc = json_stream(d, &b, "application/x-tar", rd, rdarg, NULL, NULL, NULL, on_import_podman, f);
 		if (rc < 0) {
 			free(f->repo);
@@ -1198,11 +1182,11 @@ int docker_image_import(struct docker *d, const char *repo, const char *tag, doc
 	buf_adds(&b, "/images/create?fromSrc=-");
 	if (repo) {
 		buf_adds(&b, "&repo=");
-		qesc(&b, repo);
+		http_escape(&b, repo);
 	}
 	if (tag) {
 		buf_adds(&b, "&tag=");
-		qesc(&b, tag);
+		http_escape(&b, tag);
 	}
 	return json_stream(d, &b, "application/x-tar", rd, rdarg, NULL, NULL, NULL, cb, arg);
 }
@@ -1352,7 +1336,7 @@ int docker_container_create(struct docker *d, const struct docker_spec *s, docke
 	buf_adds(&b, "/containers/create");
 	if (s->name) {
 		buf_adds(&b, "?name=");
-		qesc(&b, s->name);
+		http_escape(&b, s->name);
 	}
 	buf_adds(&b, "");
 	{
@@ -1534,7 +1518,7 @@ static void change_add(struct buf *q, struct buf *line)
 {
 	buf_adds(line, "");
 	buf_adds(q, "&changes=");
-	qesc(q, line->data);
+	http_escape(q, line->data);
 	line->len = 0;
 }
 
@@ -1685,14 +1669,14 @@ int docker_commit(struct docker *d, const char *id, const char *repo, const char
 	c->need_cmd = !config || !config->cmd_set;
 	c->need_entrypoint = !config || !config->entrypoint_set;
 	buf_adds(&b, "/commit?container=");
-	qesc(&b, id);
+	http_escape(&b, id);
 	if (repo) {
 		buf_adds(&b, "&repo=");
-		qesc(&b, repo);
+		http_escape(&b, repo);
 	}
 	if (tag) {
 		buf_adds(&b, "&tag=");
-		qesc(&b, tag);
+		http_escape(&b, tag);
 	}
 	c->query = buf_take(&b);
 	if (!c->need_cmd && !c->need_entrypoint)
@@ -1723,7 +1707,7 @@ int docker_archive_put(struct docker *d, const char *id, const char *path, docke
 	buf_adds(&b, "/containers/");
 	pesc(&b, id);
 	buf_adds(&b, "/archive?path=");
-	qesc(&b, path);
+	http_escape(&b, path);
 	rc = call_start(c, "PUT", b.data, "application/x-tar", NULL, NULL);
 	buf_free(&b);
 	return rc;
@@ -1741,7 +1725,7 @@ int docker_archive_get(struct docker *d, const char *id, const char *path, docke
 	buf_adds(&b, "/containers/");
 	pesc(&b, id);
 	buf_adds(&b, "/archive?path=");
-	qesc(&b, path);
+	http_escape(&b, path);
 	rc = call_start(c, "GET", b.data, NULL, NULL, NULL);
 	buf_free(&b);
 	return rc;
@@ -1901,7 +1885,7 @@ int docker_image_pull_auth(struct docker *d, const char *ref, const char *auth_b
 {
 	struct buf b = {0};
 	buf_adds(&b, "/images/create?fromImage=");
-	qesc(&b, ref);
+	http_escape(&b, ref);
 	return registry_stream(d, &b, auth_b64, status, statusarg, cb, arg);
 }
 

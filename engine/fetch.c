@@ -39,13 +39,6 @@ static void target_free(struct target *t)
 	free(t->endpoint);
 }
 
-static int is_loopback(const char *host, size_t n)
-{
-	return (n == 9 && strncmp(host, "127.0.0.1", 9) == 0) ||
-	       (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
-	       (n == 3 && strncmp(host, "::1", 3) == 0);
-}
-
 /* Fills t from in, or returns -1 with *err. */
 static int parse(const char *in, struct target *t, char **err)
 {
@@ -98,7 +91,7 @@ static int parse(const char *in, struct target *t, char **err)
 		*err = xasprintf("import %.*s: the URL has no host", (int)ulen, in);
 		return -1;
 	}
-	if (!https && !is_loopback(host, hlen)) {
+	if (!https && !http_is_loopback(host, hlen)) {
 		*err = xasprintf("import %.*s: plain http:// is allowed only to a loopback host "
 		                 "(127.0.0.1, localhost, ::1); use https://", (int)ulen, in);
 		return -1;

@@ -756,3 +756,30 @@ int http_remote(struct http *h)
 	free(host);
 	return h->remote;
 }
+
+void http_escape(struct buf *b, const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+
+	if (!e)
+		fatal("out of memory");
+	buf_adds(b, e);
+	curl_free(e);
+}
+
+int http_is_loopback(const char *host, size_t n)
+{
+	char h[64];
+	struct in_addr a;
+
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']')
+		host++, n -= 2;
+	if (n >= sizeof h)
+		return 0;
+	memcpy(h, host, n);
+	h[n] = 0;
+	if (!strcasecmp(h, "localhost") || !strcmp(h, "::1"))
+		return 1;
+	/* dotted quad only: inet_pton takes no "127.1" shorthand */
+	return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}

@@ -177,7 +177,8 @@ static int collect_rootfs(struct node *n, struct hasher *h, struct node_keys *kx
 	if (r->tar) {
 		kx->inputs.v[0].path = xstrdup(r->tar_rel ? r->tar_rel : r->tar);
 		kx->inputs.n = 1;
-		if (hasher_file(h, r->tar, kx->inputs.v[0].hash, &err) < 0) {
+		if ((r->inputs_root ? hasher_file_beneath(h, r->inputs_root, r->tar, kx->inputs.v[0].hash, &err)
+		                    : hasher_file(h, r->tar, kx->inputs.v[0].hash, &err)) < 0) {
 			warn("%s:%d: rootfs \"%s\": %s", n->pos.file, n->pos.line, n->name, err);
 			free(err);
 			return 1;

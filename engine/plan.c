@@ -290,6 +290,45 @@ static const char *node_module(const struct node *n)
 	return f && (!strncmp(f, "https://", 8) || !strncmp(f, "http://", 7)) ? f : NULL;
 }
 
+/* One line of a host command as a terminal shows it: control characters
+ * (a CR that would overwrite the line, an escape sequence) as \xNN. */
+static void print_visible(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x20 || ch == 0x7f)
+			printf("\\x%02x", ch);
+		else
+			putchar(ch);
+	}
+}
+
+/* "runs on this host: CMD (where)" for one line; every line of a longer
+ * command below it: nothing of what build will run is hidden. */
+static void print_host_command(const struct node *n)
+{
+	const char *cmd = host_command(n), *p;
+	int multi = strchr(cmd, '\n') != NULL;
+
+	printf("             runs on this host%s", multi ? "" : ": ");
+	if (!multi)
+		print_visible(cmd, strlen(cmd));
+	if (node_module(n))
+		printf(" (from the imported module %s, line %d)", node_module(n), n->pos.line);
+	else
+		printf(" (%s:%d)", n->pos.file ? n->pos.file : "?", n->pos.line);
+	printf("%s\n", multi ? ":" : "");
+	for (p = cmd; multi && *p;) {
+		size_t len = strcspn(p, "\n");
+
+		printf("               | ");
+		print_visible(p, len);
+		printf("\n");
+		p += len + (p[len] == '\n');
+	}
+}
+
 static void json_host_commands(struct buf *b, const struct stack *s)
 {
 	size_t i;
@@ -420,15 +459,8 @@ static void print_text(const struct stack *s, char **orphans, size_t norphans, c
 		       n->kind == NODE_REF ? (n->ref_id ? n->ref_id : "") : key_short(n->keyhex));
 		for (j = 0; j < n->np->nreasons; j++)
 			printf("             %s\n", n->np->reasons[j]);
-		if (host_command(n)) {
-			const char *cmd = host_command(n);
-
-			printf("             runs on this host: %.*s%s", (int)strcspn(cmd, "\n"), cmd,
-			       strchr(cmd, '\n') ? " …" : "");
-			if (node_module(n))
-				printf(" (from the imported module %s)", node_module(n));
-			printf("\n");
-		}
+		if (host_command(n))
+			print_host_command(n);
 	}
 	any = 0;
 	for (i = 0; i < s->norder; i++) {

@@ -70,19 +70,6 @@ struct op;
 
 /* ---- names ---- */
 
-static int is_loopback(const char *host)
-{
-	/* host without the port; "[::1]" bracketed */
-	if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0)
-		return 1;
-	if (strncmp(host, "127.", 4) == 0) {
-		int a, b, c, d;
-		char end;
-		return sscanf(host, "%d.%d.%d.%d%c", &a, &b, &c, &d, &end) == 4;
-	}
-	return 0;
-}
-
 /* Why a registry did not answer, for people: a TLS handshake answered in
  * plain HTTP (OpenSSL's "wrong version number") is named as such. */
 static const char *reach_error(const char *error)
@@ -160,8 +147,8 @@ struct registry *registry_new(struct uv_loop_s *loop, const char *cache, char **
 	r->repo = xstrdup(slash + 1);
 	r->name = xasprintf("%s/%s", host, r->repo);
 	if (!scheme)
-		scheme = is_loopback(bare) ? "http" : "https";
-	else if (strcmp(scheme, "http") == 0 && !is_loopback(bare))
+		scheme = http_is_loopback(bare, strlen(bare)) ? "http" : "https";
+	else if (strcmp(scheme, "http") == 0 && !http_is_loopback(bare, strlen(bare)))
 		warn("cache %s: plain http:// to a non-loopback registry: lookups and transfers go in clear text",
 		     cache);
 	if (strcmp(host, "docker.io") == 0 || strcmp(host, "index.docker.io") == 0) {
@@ -382,17 +369,6 @@ static char *challenge_param(const char *ch, const char *name)
 	return NULL;
 }
 
-static void qesc(struct buf *b, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (isalnum(ch) || strchr("-_.~", ch))
-			buf_addc(b, (char)ch);
-		else
-			buf_printf(b, "%%%02X", ch);
-	}
-}
-
 /* ---- lookups ---- */
 
 struct check;
@@ -571,13 +547,13 @@ static void fetch_token(struct check *c, const char *challenge)
 		 * identity token. */
 		buf_adds(&url, realm);
 		buf_adds(&body, "grant_type=refresh_token&client_id=graphbuild&refresh_token=");
-		qesc(&body, r->itoken);
+		http_escape(&body, r->itoken);
 		if (service) {
 			buf_adds(&body, "&service=");
-			qesc(&body, service);
+			http_escape(&body, service);
 		}
 		buf_adds(&body, "&scope=");
-		qesc(&body, scope);
+		http_escape(&body, scope);
 		hdrs[0] = "Content-Type: application/x-www-form-urlencoded";
 		o.method = "POST";
 		o.body = body.data;
@@ -588,11 +564,11 @@ static void fetch_token(struct check *c, const char *challenge)
 		buf_adds(&url, realm);
 		if (service) {
 			buf_printf(&url, "%cservice=", sep);
-			qesc(&url, service);
+			http_escape(&url, service);
 			sep = '&';
 		}
 		buf_printf(&url, "%cscope=", sep);
-		qesc(&url, scope);
+		http_escape(&url, scope);
 		o.method = "GET";
 		o.user = r->userpwd; /* NULL: an anonymous token */
 	}

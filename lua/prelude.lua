@@ -233,7 +233,7 @@ local function display(abs)
   return tconcat(out, "/")
 end
 
--- Inputs (read, rootfs inputs) stay beneath their root: the stack directory
+-- Inputs (read, rootfs inputs and tar) stay beneath their root: the stack directory
 -- for files inside it, else the declaring module's own directory; no
 -- symlink on the way may leave it (jail.h). nil, or why not.
 local function input_root(fdir)
@@ -1108,7 +1108,11 @@ local function dsl_rootfs(spec, fi)
   elseif n.tar then
     if n.inputs or n.epoch then tfail(ctx, "'inputs' and 'epoch' apply only with 'command'") end
     n.tar_rel = n.tar
+    if n.tar == "" then tfail(ctx, "'tar' is empty") end
+    local jerr = input_jail(fdir, n.tar)
+    if jerr then tfail(ctx, "'tar' '%s'%s", n.tar, jerr) end
     n.tar = join(fdir, n.tar)
+    n.inputs_root = input_root(fdir)
     id = "tar\0" .. display(n.tar)
   elseif n.command then
     n.inputs_rel = n.inputs or {}

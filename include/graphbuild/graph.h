@@ -77,7 +77,7 @@ struct rootfs {
 	char *command;          /* shell command filling $out, or NULL */
 	struct strlist inputs;  /* absolute paths hashed as inputs of the command */
 	struct strlist inputs_rel;
-	char *inputs_root;      /* inputs are opened beneath it (jail.h), or NULL */
+	char *inputs_root;      /* inputs and the tar are opened beneath it (jail.h), or NULL */
 	char *epoch;            /* free-form string that, changed, forces a rebuild */
 };
 

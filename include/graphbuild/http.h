@@ -102,6 +102,15 @@ void http_global_limits(long connect_ms, long idle_s);
 /* The inactivity limit in force, seconds (0: none). */
 long http_idle_limit(void);
 
+struct buf;
+/* Appends s percent-encoded for a URL's query or path segment: everything
+ * but the unreserved characters (A-Z a-z 0-9 - . _ ~), by curl_easy_escape. */
+void http_escape(struct buf *b, const char *s);
+/* 1 when host (n bytes, no port; an IPv6 address bare or in brackets) names
+ * this machine's loopback: "localhost", 127.0.0.0/8 or ::1. The one rule for
+ * where plain HTTP is allowed (registries, module imports). */
+int http_is_loopback(const char *host, size_t n);
+
 /* Global init/cleanup of libcurl (once per process). */
 void http_global_init(void);
 void http_global_cleanup(void);

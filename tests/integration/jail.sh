@@ -52,7 +52,7 @@ refused '"dangling"' "'dangling' is a dangling symlink (to 'nowhere')"
 refused '"missing"' "copy source 'missing' not found in context"
 [ ! -e "$s/.graphbuild" ]; checked "a refused plan writes no state"
 
-# 1b. inputs (read, rootfs inputs) stay beneath the stack directory too
+# 1b. inputs (read, rootfs inputs and tar) stay beneath the stack directory too
 echo "motd-$$" >"$s/real/motd"
 ln -s /etc/hostname "$s/hostlink"
 inputs_refused() { # LUA-LINE MESSAGE
@@ -66,6 +66,11 @@ inputs_refused 'local t = read "/etc/hostname"' "read: '/etc/hostname' is outsid
 inputs_refused 'local t = read "../x"' "read: '../x' is outside ."
 inputs_refused 'local t = read "dangling"' "read: 'dangling': 'dangling' is a dangling symlink (to 'nowhere')"
 inputs_refused 'rootfs { command = "true", inputs = { "etclink/passwd" } }' "'inputs' item 'etclink/passwd': 'etclink' is a symlink to '/etc', a path outside the context"
+ln -s "$bbtar" "$s/outside.tar"
+inputs_refused 'image "i" { from = rootfs { tar = "outside.tar" } }' "'tar' 'outside.tar': 'outside.tar' is a symlink to '$bbtar', a path outside the context"
+inputs_refused 'image "i" { from = rootfs { tar = "../base.tar" } }' "'tar' '../base.tar' is outside . (read and rootfs inputs stay beneath it)"
+inputs_refused 'image "i" { from = rootfs { tar = "etclink/passwd" } }' "'tar' 'etclink/passwd': 'etclink' is a symlink to '/etc', a path outside the context"
+rm -f "$s/outside.tar"
 printf 'project "%s"\nassert(read "inlink/motd" == "motd-%s\\n")\n' "$P" "$$" >"$s/stack.lua"
 out=$(DOCKER_HOST=$noengine "$GB" plan 2>&1); rc=$?
 [ $rc = 0 ]; checked "read through an inside link works" || echo "$out" | sed "s/^/# rc $rc: /"
