@@ -113,21 +113,6 @@ static void job_cancel(struct sched_job *sj, void *arg)
 	registry_cancel_for(j->b->r, j);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	remove(path);
-	return 0;
-}
-
-/* rm -rf, synchronously (the abort path has no loop to wait on). */
-static void remove_tree(const char *dir)
-{
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* The second signal: no time for the engine. Kill the process groups and
  * remove the files now (secret files first); the containers left carry
  * graphbuild.build and go at the next run's sweep. */
@@ -142,6 +127,8 @@ static void build_abort(void *arg)
 			continue;
 		if (j->proc)
 			kill(-j->proc->p.pid, SIGKILL);
+		if (j->ownerfd >= 0)
+			close(j->ownerfd);
 		for (k = 0; k < j->ntmp; k++)
 			unlink(j->tmpfiles[k]);
 		if (j->tmptar)
@@ -204,6 +191,7 @@ void build_add_jobs(struct build *b, struct sched *sc, struct sched_job **jobs)
 		j->n = n;
 		j->rdfd = -1;
 		j->spoolfd = -1;
+		j->ownerfd = -1;
 		tarw_init(&j->tw);
 		j->sj = sched_add(sc, n, &build_ops, j, 1, estimate(b, n));
 		jobs[n->index] = j->sj;

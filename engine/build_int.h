@@ -80,6 +80,7 @@ struct bjob {
 	/* rootfs */
 	struct proc *proc;
 	char *tmpdir, *tmptar;
+	int ownerfd;             /* tmpdir/owner, locked while the command runs */
 	int rdfd;
 	char head[512];          /* the import's first tar block (its root entry) */
 	size_t headn, headpos;
@@ -168,4 +169,7 @@ void on_pulled(void *arg, const struct docker_result *r);
 
 /* build_sweep.c */
 int sweep_run(struct docker *d, const char *project, int mine, size_t *removed, char **err);
+/* rm -rf, synchronously (the abort path has no loop to wait on). */
+void remove_tree(const char *dir);
+
 #endif

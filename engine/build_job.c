@@ -253,6 +253,10 @@ void cleanup(struct bjob *j)
 		free(j->tmptar);
 		j->tmptar = NULL;
 	}
+	if (j->ownerfd >= 0) {
+		close(j->ownerfd);
+		j->ownerfd = -1;
+	}
 	if (j->tmpdir) {
 		char *argv[] = {"/bin/rm", "-rf", j->tmpdir, NULL};
 		char *dir = j->tmpdir;

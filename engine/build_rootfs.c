@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "build_int.h"
 
+#include <sys/file.h>
+
 /* ---- rootfs ---- */
 
 static void on_import_untagged(void *arg, const struct docker_result *r)
@@ -220,7 +222,7 @@ static void on_command_done(struct bjob *j, long status, int sig)
 void start_rootfs(struct bjob *j)
 {
 	const struct rootfs *r = &j->n->u.rootfs;
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	const char *tmp = build_tmpdir();
 	char *dir, *argv[5], **env = NULL;
 	size_t nenv = 0, i;
 
@@ -233,6 +235,20 @@ void start_rootfs(struct bjob *j)
 		return cleanup(j);
 	}
 	j->tmpdir = dir;
+	/* the owner file: who made the directory, then the command's process
+	 * group; locked by the job's processes (fd 3) for as long as they live,
+	 * so that after a kill -9 the next run's sweep finds both */
+	{
+		char *owner = xasprintf("%s/owner", dir), me[300];
+
+		j->ownerfd = open(owner, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		free(owner);
+		build_owner(me, sizeof me);
+		if (j->ownerfd < 0 || flock(j->ownerfd, LOCK_EX) < 0 || dprintf(j->ownerfd, "%s\n", me) < 0) {
+			set_err(j, "cannot create %s/owner: %s", dir, strerror(errno));
+			return cleanup(j);
+		}
+	}
 	/* everything lives inside the private 0700 dir: $out and the tarball,
 	 * which graphbuild creates itself (O_EXCL|O_NOFOLLOW) before tar fills
 	 * it, so no name beside a world-writable directory is ever used */
@@ -261,7 +277,15 @@ void start_rootfs(struct bjob *j)
 	argv[2] = xasprintf("exec 2>&1; %s", r->command);
 	argv[3] = NULL;
 	progress_step(j->t, 1, r->command);
-	proc_spawn(j, argv, env, 1, on_command_done);
+	if (proc_spawn(j, argv, env, 1, on_command_done) == 0) {
+		char line[320], me[300];
+		int n;
+
+		build_owner(me, sizeof me);
+		n = snprintf(line, sizeof line, "%s %ld\n", me, (long)j->proc->p.pid);
+		if (pwrite(j->ownerfd, line, (size_t)n, 0) != n)
+			warn("rootfs: cannot record the command's process group in %s/owner", j->tmpdir);
+	}
 	free(argv[2]);
 	free(env[nenv - 2]);
 	free(env);

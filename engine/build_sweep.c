@@ -1,7 +1,11 @@
-/* build_sweep.c - build containers left by a graphbuild process that is gone
- * (kill -9, a crash): found by their owner label, force-removed. */
+/* build_sweep.c - what a graphbuild process that is gone (kill -9, a crash)
+ * left: build containers, found by their owner label and force-removed;
+ * rootfs commands' temporary directories, found by their owner file, their
+ * process group killed and the directory removed. */
 #define _GNU_SOURCE
 #include "build_int.h"
+
+#include <sys/file.h>
 
 /* ---- the builder ---- */
 
@@ -110,4 +114,76 @@ int sweep_run(struct docker *d, const char *project, int mine, size_t *removed, 
 int build_sweep(struct docker *d, const char *project, size_t *removed, char **err)
 {
 	return sweep_run(d, project, 0, removed, err);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	remove(path);
+	return 0;
+}
+
+void remove_tree(const char *dir)
+{
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* One graphbuild-rootfs-* directory: 1 if it was a dead owner's and is gone. */
+static int sweep_rootfs_dir(int dfd, const char *tmp, const char *name, const char *me)
+{
+	char buf[512], owner[300], *path;
+	struct stat st;
+	long pgid = 0;
+	ssize_t n;
+	int fd, sub;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return 0;
+	if ((sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return 0;
+	fd = openat(sub, "owner", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	close(sub);
+	if (fd < 0)
+		return 0;
+	n = pread(fd, buf, sizeof buf - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	if (sscanf(buf, "%299s %ld", owner, &pgid) < 1 || !owner_gone(owner, me)) {
+		close(fd);
+		return 0;
+	}
+	/* the lock is held while a process of the command lives: its group
+	 * outlived graphbuild (which a kill -9 does not take along) */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK && pgid > 1)
+		kill((pid_t)-pgid, SIGKILL);
+	close(fd);
+	path = xasprintf("%s/%s", tmp, name);
+	remove_tree(path);
+	free(path);
+	return 1;
+}
+
+const char *build_tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	return t && *t ? t : "/tmp";
+}
+
+size_t build_sweep_rootfs(const char *tmp)
+{
+	char me[300];
+	DIR *d = opendir(tmp);
+	struct dirent *e;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	build_owner(me, sizeof me);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "graphbuild-rootfs-", 18))
+			n += (size_t)sweep_rootfs_dir(dirfd(d), tmp, e->d_name, me);
+	closedir(d);
+	return n;
 }

@@ -254,6 +254,9 @@ int cmd_gc(struct opts *o)
 			free(err);
 		} else if (swept)
 			printf("gc: removed %zu build container(s) a graphbuild that died left behind\n", swept);
+		if ((swept = build_sweep_rootfs(build_tmpdir())))
+			printf("gc: removed %zu rootfs command director%s (in %s) a graphbuild that died left behind\n",
+			       swept, swept == 1 ? "y" : "ies", build_tmpdir());
 	}
 	docker_image_list(c.d, "graphbuild.node", gc_on_images, &g);
 	docker_container_list(c.d, NULL, gc_on_containers, &g);

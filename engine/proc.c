@@ -60,14 +60,15 @@ static void proc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 }
 
-/* Spawns argv (in its own process group); output to the task when capture.
+/* Spawns argv (in its own process group, with the job's owner lock as fd 3
+ * when it has one); output to the task when capture.
  * 0, or -1 with the job's error set. */
 int proc_spawn(struct bjob *j, char **argv, char **env, int capture, proc_done_fn done)
 {
 	uv_loop_t *loop = loop_of(j->b->d);
 	struct proc *pr = xcalloc(1, sizeof(*pr));
 	uv_process_options_t o;
-	uv_stdio_container_t io[3];
+	uv_stdio_container_t io[4];
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -93,6 +94,13 @@ int proc_spawn(struct bjob *j, char **argv, char **env, int capture, proc_done_f
 	o.env = env;
 	o.stdio = io;
 	o.stdio_count = 3;
+	/* the job's owner lock as fd 3: held while any of its processes lives,
+	 * so a sweep after kill -9 knows the command outlived graphbuild */
+	if (j->ownerfd >= 0) {
+		io[3].flags = UV_INHERIT_FD;
+		io[3].data.fd = j->ownerfd;
+		o.stdio_count = 4;
+	}
 	o.exit_cb = proc_exit;
 	o.flags = UV_PROCESS_DETACHED; /* own process group: Ctrl-C reaches us, we kill it */
 	rc = uv_spawn(loop, &pr->p, &o);

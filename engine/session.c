@@ -225,6 +225,9 @@ void session_sweep_stale(struct ctx *c)
 		free(err);
 	} else if (n)
 		warn("removed %zu build container(s) a graphbuild that died left behind", n);
+	if ((n = build_sweep_rootfs(build_tmpdir())))
+		warn("removed %zu rootfs command director%s (in %s) a graphbuild that died left behind", n,
+		     n == 1 ? "y" : "ies", build_tmpdir());
 }
 
 void session_init(struct ctx *c, const struct opts *o)

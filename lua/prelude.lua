@@ -77,6 +77,17 @@ local function caller_pos()
   return { file = file, line = line }
 end
 
+-- The URL of the imported module a position is in (its file is shown as
+-- the URL, without the pin), or nil for the stack's own files and
+-- graphbuild's library. What only the root stack may do - read host files
+-- as secrets or the environment, mount host paths, take a context outside
+-- the stack directory - is refused there (docs/security.md).
+local function imported_from(pos)
+  local f = pos and pos.file
+  if f and (ssub(f, 1, 8) == "https://" or ssub(f, 1, 7) == "http://") then return f end
+  return nil
+end
+
 -- Optimal string alignment distance (Levenshtein plus transpositions).
 local function distance(a, b)
   local la, lb = #a, #b
@@ -1011,6 +1022,21 @@ local function image_body(name, pos, p)
       n.parent = parent_of(ctx, "from", spec.from, true).index
     end
     n.context_rel = n.context or "."
+    if imported_from(ctx) and n.context then
+      -- a module's image may build from the stack directory, never beyond
+      local rel = normalize(n.context)
+      local why
+      if ssub(n.context, 1, 1) == "/" or rel == ".." or ssub(rel, 1, 3) == "../" then
+        why = " is outside the stack directory"
+      else
+        local j = C.jail(cfg.dir, rel)
+        why = j and (": " .. j)
+      end
+      if why then
+        tfail(ctx, "context '%s'%s; the imported module %s may use a context only beneath the stack directory",
+              n.context, why, imported_from(ctx))
+      end
+    end
     local abs = contexts[n.context_rel]
     if not abs then
       abs = join(cfg.dir, n.context_rel)
@@ -1168,6 +1194,10 @@ local function dsl_secret(id)
     check_keys(spec, secret_schema, what, pos, false)
     local f = check_fields(spec, secret_schema, ctx, {})
     local s = { pos = pos }
+    if imported_from(pos) then
+      tfail(ctx, "the imported module %s may not declare secrets (a host file or environment variable): " ..
+            "declare the secret in your stack", imported_from(pos))
+    end
     if f.file and f.env then
       tfail(ctx, "give either 'file' or 'env', not both")
     elseif f.file then
@@ -1454,6 +1484,10 @@ function V.volumes(ctx, key, v)
       bad("a volume name uses letters, digits, '_', '.' and '-' (a host directory starts with './' or '/')")
     else
       bind = false
+    end
+    if bind and imported_from(ctx) then
+      tfail(ctx, "volume '%s': the imported module %s may not mount a host path (a named volume it may)",
+            s, imported_from(ctx))
     end
     if bind and not C.stat(src) then bad(sfmt("the host path '%s' does not exist", parts[1])) end
     dst = normalize(dst)

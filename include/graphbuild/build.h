@@ -46,6 +46,14 @@ void build_owner(char *out, size_t len);
  * (kill -9, a crash): synchronous, runs the loop - between phases only.
  * Returns 0 (*removed: how many), or -1 with *err (malloc'd). */
 int build_sweep(struct docker *d, const char *project, size_t *removed, char **err);
+/* Removes the temporary directories of rootfs commands (in tmp) that a
+ * graphbuild process on this host that is gone left, first killing the
+ * command's process group if it still runs (each directory holds an owner
+ * file, "host:pid pgid", locked by the command for as long as it lives).
+ * Returns how many were removed. */
+size_t build_sweep_rootfs(const char *tmp);
+/* Where rootfs commands' directories are made: $TMPDIR, else /tmp. */
+const char *build_tmpdir(void);
 
 /* For every selected image reused from the engine whose stored manifest is
  * missing or older (another checkout or project built it): records the

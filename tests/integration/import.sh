@@ -209,6 +209,31 @@ stack bossy 'project "imp"' "local t = import \"$base/lib/bossy.lua#sha256=$HB\"
 gb bossy c6c
 { [ $rc = 2 ] && has "$err" "$base/lib/bossy.lua:1: project: only the root stack sets project settings; the module '$base/lib/bossy.lua' may not"; } &&
 	pass "an imported module cannot set project settings" || { fail "an imported module cannot set project settings"; show; }
+# what only the root stack may do: host files and the environment as
+# secrets, host paths as mounts, a context beyond the stack directory
+grabby() { # NAME MODULE-LINE MESSAGE: a module of that line is refused with MESSAGE
+	printf '%s\nreturn {}\n' "$2" >"$srv/lib/$1.lua"
+	local h; h=$(sha "$srv/lib/$1.lua")
+	stack "$1" 'project "imp"' "local t = import \"$base/lib/$1.lua#sha256=$h\""
+	mkdir -p "$w/$1/sub"
+	gb "$1" c6c
+	{ [ $rc = 2 ] && has "$err" "$base/lib/$1.lua:1: " && has "$err" "$3"; } && pass "an imported module is refused: $2" ||
+		{ fail "an imported module is refused: $2"; show; }
+}
+grabby gsecret 'secret "k" { file = "/etc/hostname" }' "secret \"k\": the imported module $base/lib/gsecret.lua may not declare secrets"
+grabby genv 'secret "k" { env = "HOME" }' "the imported module $base/lib/genv.lua may not declare secrets"
+grabby gbind 'service "s" { image = "busybox:1", volumes = { "/:/host:rw" } }' "volume '/:/host:rw': the imported module $base/lib/gbind.lua may not mount a host path"
+grabby grel 'service "s" { image = "busybox:1", volumes = { "./:/src" } }' "may not mount a host path"
+grabby gctx 'image "c" { from = "busybox:1", context = "/" }' "context '/' is outside the stack directory; the imported module $base/lib/gctx.lua may use a context only beneath the stack directory"
+grabby gup 'image "c" { from = "busybox:1", context = "sub/../.." }' "context 'sub/../..' is outside the stack directory"
+mkdir -p "$w/glink"; ln -sfn /etc "$w/glink/etclink"
+grabby glink 'image "c" { from = "busybox:1", context = "etclink" }' "a path outside the context"
+printf '%s\n' 'service "s" { image = "busybox:1", volumes = { "data:/data" } }' \
+	'image "c" { from = "busybox:1", context = "sub" }' 'return {}' >"$srv/lib/gok.lua"
+stack gok 'project "imp"' "local t = import \"$base/lib/gok.lua#sha256=$(sha "$srv/lib/gok.lua")\""
+mkdir -p "$w/gok/sub"
+gb gok c6c
+[ $rc = 0 ]; checked "an imported module may use a named volume and a context beneath the stack directory" || show
 stack reqproj 'project "imp"' 'require "sub"'
 printf 'project { "other", cache = "127.0.0.1:5999/x" }\n' >"$w/reqproj/sub.lua"
 gb reqproj c6c

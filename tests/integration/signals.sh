@@ -4,7 +4,8 @@
 # SIGINT, or SIGINT twice, once its step printed that it runs. Each exits
 # 128 + the signal, leaves no container (by label and by count, through the
 # engine API) and no secret file. kill -9 leaves a labelled build container
-# that the next build (and gc) sweeps. A rootfs command's children die with
+# that the next build (and gc) sweeps; so are a rootfs command's directory
+# and its process group after kill -9. A rootfs command's children die with
 # it and its directory goes. Synchronises on the step's output; every wait is
 # bounded (30 s) only to stop a hang. Uses the suite's engine (DOCKER_HOST) or
 # starts its own. Ends "N passed, M failed".
@@ -123,5 +124,33 @@ if wait_for "$w/out.dir" / && wait_for "$w/child.pid" '[0-9]'; then
 else
 	fail "rootfs command started"; sed 's/^/# /' "$w/rootfs.log"; kill -9 $pid
 fi
+
+# a rootfs command after kill -9: its process group outlives graphbuild and
+# its directory stays; the next build (then gc) kills the group and removes it
+kt=$w/ktmp; mkdir -p "$kt"; rm -f "$w/child.pid" "$w/out.dir"
+q=$w/q; mkdir -p "$q"; cp "$bbtar" "$q/base.tar"
+printf 'project "%s"\nimage "quick" { from = rootfs { tar = "base.tar" }, env = { R = "%s" } }\n' "${P}q" "$$" >"$q/stack.lua"
+kill9_rootfs() { # NAME WHO SWEEPER...: kill -9 mid-command, then SWEEPER sweeps
+	local name=$1 who=$2 cpid dir; shift 2
+	rm -f "$w/child.pid" "$w/out.dir"
+	(cd "$r" && TMPDIR=$kt exec "$GB" build --progress plain >"$w/rootfs.log" 2>&1) &
+	pid=$!
+	if ! { wait_for "$w/out.dir" / && wait_for "$w/child.pid" '[0-9]'; }; then
+		fail "$name: rootfs command started"; sed 's/^/# /' "$w/rootfs.log"; kill -9 $pid; wait $pid; return
+	fi
+	kill -9 $pid; wait $pid
+	cpid=$(cat "$w/child.pid") dir=$(dirname "$(cat "$w/out.dir")")
+	kill -0 "$cpid" 2>/dev/null && [ -d "$dir" ] && [ -f "$dir/owner" ]
+	checked "$name: after kill -9 the command's child still runs and its directory stays (owner file)" ||
+		ls -la "$dir" | sed 's/^/# /'
+	(TMPDIR=$kt "$@") >"$w/sweep.log" 2>&1
+	grep -q "removed 1 rootfs command directory (in $kt) a graphbuild that died left behind" "$w/sweep.log" &&
+		wait_gone "$cpid" && [ ! -e "$dir" ]
+	checked "$name: $who kills the command's process group and removes its directory, saying so" ||
+		{ sed 's/^/# /' "$w/sweep.log"; kill "$cpid" 2>/dev/null; }
+}
+kill9_rootfs "rootfs kill -9" "the next build" bash -c "cd '$q' && exec '$GB' build --progress plain"
+kill9_rootfs "rootfs kill -9" "gc" bash -c "cd '$r' && exec '$GB' gc"
+[ -z "$(ls -A "$kt")" ]; checked "rootfs kill -9: nothing left in TMPDIR" || ls -la "$kt" | sed 's/^/# /'
 
 done_tests
