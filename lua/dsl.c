@@ -196,32 +196,44 @@ static int l_fetch(lua_State *L)
 
 /* ---- message handler ---- */
 
-/* Optimal string alignment distance of two short names. */
-static size_t distance(const char *a, const char *b)
+/* Optimal string alignment distance (Levenshtein plus transpositions) of
+ * a (la bytes) and b (lb bytes): the one measure behind every "did you
+ * mean" (the prelude's through C.distance). Three rows of lb + 1. */
+static size_t distance(const char *a, size_t la, const char *b, size_t lb)
 {
-	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t d[24][24];
+	size_t *r = xcalloc(3 * (lb + 1), sizeof *r), *pp = r, *p = r + lb + 1, *c = r + 2 * (lb + 1);
+	size_t i, j, d;
 
-	if (la > 22 || lb > 22)
-		return (size_t)-1;
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
 	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
+		p[j] = j;
 	for (i = 1; i <= la; i++) {
+		c[0] = i;
 		for (j = 1; j <= lb; j++) {
-			size_t v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			size_t v = p[j - 1] + (a[i - 1] != b[j - 1]);
 
-			if (d[i - 1][j] + 1 < v)
-				v = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < v)
-				v = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-				v = d[i - 2][j - 2] + 1;
-			d[i][j] = v;
+			if (p[j] + 1 < v)
+				v = p[j] + 1;
+			if (c[j - 1] + 1 < v)
+				v = c[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+				v = pp[j - 2] + 1;
+			c[j] = v;
 		}
+		{ size_t *t = pp; pp = p; p = c; c = t; }
 	}
-	return d[la][lb];
+	d = p[lb];
+	free(r);
+	return d;
+}
+
+/* distance(a, b) -> the edit distance of two strings (bytes) */
+static int l_distance(lua_State *L)
+{
+	size_t la, lb;
+	const char *a = luaL_checklstring(L, 1, &la), *b = luaL_checklstring(L, 2, &lb);
+
+	lua_pushinteger(L, (lua_Integer)distance(a, la, b, lb));
+	return 1;
 }
 
 /* "attempt to call a nil value (global 'runn')": a misspelt DSL function.
@@ -249,7 +261,7 @@ static void suggest_function(lua_State *L)
 	limit = strlen(name) / 3;
 	limit = limit < 1 ? 1 : limit > 2 ? 2 : limit;
 	for (i = 0; i < LEN(names); i++) {
-		size_t dd = distance(name, names[i]);
+		size_t dd = distance(name, strlen(name), names[i], strlen(names[i]));
 
 		if (dd <= limit && dd < bestd) {
 			best = names[i];
@@ -755,6 +767,8 @@ static int pmain(lua_State *L)
 	lua_setfield(L, -2, "jail");
 	lua_pushcfunction(L, l_where);
 	lua_setfield(L, -2, "where");
+	lua_pushcfunction(L, l_distance);
+	lua_setfield(L, -2, "distance");
 	lua_pushcfunction(L, l_fetch);
 	lua_setfield(L, -2, "fetch");
 	/* stack: ctx, run, cfg */

@@ -88,28 +88,7 @@ local function imported_from(pos)
   return nil
 end
 
--- Optimal string alignment distance (Levenshtein plus transpositions).
-local function distance(a, b)
-  local la, lb = #a, #b
-  if la == 0 then return lb end
-  if lb == 0 then return la end
-  local d = {}
-  for i = 0, la do d[i] = { [0] = i } end
-  for j = 0, lb do d[0][j] = j end
-  for i = 1, la do
-    local ca = sbyte(a, i)
-    for j = 1, lb do
-      local cb = sbyte(b, j)
-      local cost = ca == cb and 0 or 1
-      local v = mmin(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-      if i > 1 and j > 1 and ca == sbyte(b, j - 1) and sbyte(a, i - 1) == cb then
-        v = mmin(v, d[i - 2][j - 2] + 1)
-      end
-      d[i][j] = v
-    end
-  end
-  return d[la][lb]
-end
+local distance -- dsl.c's distance(a, b): the edit distance behind every "did you mean"
 
 -- The closest candidate within distance 2 (and a third of the word's
 -- length, at least 1), ties broken by the sorted order of candidates.
@@ -2188,6 +2167,7 @@ end
 --   jail = function(root, rel) -> nil, or why rel leaves root (a symlink),
 --   realpath = function(path) -> abs or nil,
 --   where = function() -> file, line of the first frame of user code,
+--   distance = function(a, b) -> optimal string alignment distance,
 --   fetch = function(url) -> verified module text | nil, message }
 
 return function(c)
@@ -2197,6 +2177,7 @@ return function(c)
   collectgarbage("incremental", 400, 100)
   cfg, C = c, { stat = c.stat, realpath = c.realpath, jail = c.jail, fetch = c.fetch, regex_error = c.regex_error }
   where = c.where
+  distance = c.distance
   nodes, images, refs, services, secrets, contexts = {}, {}, {}, {}, {}, {}
   pending, reads, modules, project, loading = {}, {}, {}, nil, {}
   cfg.search = { cfg.dir, cfg.dir .. "/stacks" }

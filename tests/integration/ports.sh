@@ -43,7 +43,9 @@ ports=$(docker inspect -f '{{json .HostConfig.PortBindings}}' "$P-web" 2>&1)
 echo "# PortBindings: $ports"
 echo "$ports" | python3 -c "import json,sys; b=json.load(sys.stdin); sys.exit(0 if b==$want else 1)"
 checked "the engine got container port 80 bound as written ($spec), nothing else"
-if [ $v6 = 1 ]; then
+if [ $v6 = 1 ] && [ "${GB_ENGINE:-docker}" = podman ]; then
+	skip "the service answers on [::1]:$p6" "Podman 4.3 records an IPv6 host address but forwards it only on an IPv6 network (docs/remote.md)"
+elif [ $v6 = 1 ]; then
 	code=$(curl -s -o /dev/null -w '%{http_code}' -m 10 -g "http://[::1]:$p6/etc/hostname")
 	check "the service answers on [::1]:$p6" test "$code" = 200
 else

@@ -290,18 +290,23 @@ EOF
 cd "$c"
 "$GB" up other >/dev/null 2>&1
 check "up SERVICE starts only that service (and its dependencies)" [ -n "$(docker ps -q --filter name=${P}c-other)" -a -z "$(docker ps -aq --filter name=${P}c-slow)" ]
-"$GB" up >"$w/int.out" 2>&1 &
-pid=$!
-# Ctrl-C once it waits for slow's health (not after a fixed sleep: on Podman
-# `up` takes ~2.5 s to get there); bounded at 30 s only to stop a hang.
-for ((i = 0; i < 600; i++)); do grep -q '\[slow\] started' "$w/int.out" && break; sleep 0.05; done
-kill -INT $pid
-wait $pid
-rc=$?
-check "Ctrl-C: exit 130" [ $rc = 130 ]
-check "Ctrl-C: says what stays running" grep -q "left running: .*slow" "$w/int.out"
-check "Ctrl-C: started containers keep running" [ "$(docker inspect -f '{{.State.Running}}' ${P}c-slow)" = true ]
-"$GB" down -t 0 >/dev/null 2>&1
+# Ctrl-C (and SIGTERM, what CI cancellation and systemd send) once it waits
+# for slow's health (not after a fixed sleep: on Podman `up` takes ~2.5 s to
+# get there); bounded at 30 s only to stop a hang.
+for sig in INT:130:Ctrl-C TERM:143:SIGTERM; do
+	IFS=: read -r sname scode slabel <<<"$sig"
+	"$GB" up >"$w/int.out" 2>&1 &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do grep -q '\[slow\] started' "$w/int.out" && break; sleep 0.05; done
+	kill -"$sname" $pid
+	wait $pid
+	rc=$?
+	check "$slabel: exit $scode" [ $rc = "$scode" ]
+	check "$slabel: says what stays running" grep -q "left running: .*slow" "$w/int.out"
+	check "$slabel: started containers keep running" [ "$(docker inspect -f '{{.State.Running}}' ${P}c-slow)" = true ]
+	check "$slabel: next is not started" [ -z "$(docker ps -aq --filter name=${P}c-next)" ]
+	"$GB" down -t 0 >/dev/null 2>&1
+done
 # slow is never healthy (it waits for a /go no one makes): up --no-wait ends
 # at all only if it does not wait for health (120 s only bounds a hang)
 timeout 120 "$GB" up --no-wait >"$w/nowait.out" 2>&1
