@@ -28,11 +28,8 @@ if [ "${GB_ENGINE:-docker}" = podman ]; then only=podman
 elif [ -n "${GB_STORAGE_DRIVER:-}" ]; then only=$GB_STORAGE_DRIVER
 fi
 configs=${GB_CONFIGS:-"release asan"}
-# The extra engines are opt-in for now: on Podman faults.sh, enginegone.sh and
-# silent.sh pass on this host (2026-12-03), but a whole Podman and vfs run has
-# not passed yet, and the newcomer container fails more (docs/benchmarks.md,
-# the open issue 1/7): GB_EXTRA_ENGINES="vfs podman".
-extras=${GB_EXTRA_ENGINES-""}
+# The extra engines run by default (GB_EXTRA_ENGINES="" leaves them out).
+extras=${GB_EXTRA_ENGINES-"vfs podman"}
 [ -n "$only" ] && configs=release extras=
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
