@@ -154,7 +154,7 @@ static void on_from_src_removed(void *arg, const struct docker_result *r)
 static void from_next(struct bjob *j)
 {
 	const struct step *st = &j->n->u.image.steps[j->step];
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	const char *tmp = build_tmpdir();
 	char *path;
 
 	if (j->from_i >= st->args.n) {

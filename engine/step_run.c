@@ -265,7 +265,7 @@ static void on_run_created(void *arg, const struct docker_result *r)
 /* Writes an env secret's value to a private 0600 file outside any context. */
 static char *secret_file(struct bjob *j, const char *id, const char *src)
 {
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	const char *tmp = build_tmpdir();
 	char *path;
 	int fd;
 

@@ -52,7 +52,8 @@ int build_sweep(struct docker *d, const char *project, size_t *removed, char **e
  * file, "host:pid pgid", locked by the command for as long as it lives).
  * Returns how many were removed. */
 size_t build_sweep_rootfs(const char *tmp);
-/* Where rootfs commands' directories are made: $TMPDIR, else /tmp. */
+/* Where the builder makes its temporary files and directories (rootfs
+ * commands, secret files, copy-from spools): $TMPDIR, else /tmp. */
 const char *build_tmpdir(void);
 
 /* For every selected image reused from the engine whose stored manifest is
