@@ -636,7 +636,9 @@ static int emit_run(struct conv *c, struct sstate *s, const struct df_instr *in,
 			if (bad) rc = UNSUPPORTED(c, in, "--mount=type=secret option '%s': only id= and target= are)", bad);
 			else if (!id && !target) rc = cerr(c, in->line, in->cmd, "--mount=type=secret needs id= (or target=)");
 			else {
-				const char *sidv = id ? id : strrchr(target, '/') + 1;
+				/* no id: the target's last component (a bare "NAME" is one) */
+				const char *slash = target ? strrchr(target, '/') : NULL;
+				const char *sidv = id ? id : slash ? slash + 1 : target;
 				char *p = target ? (target[0] == '/' ? xstrdup(target) : xasprintf("/run/secrets/%s", target))
 				                 : xasprintf("/run/secrets/%s", sidv);
 				sid.w = xreallocarray(sid.w, sid.n + 1, sizeof *sid.w);
