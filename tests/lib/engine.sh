@@ -318,6 +318,35 @@ _podman_cgroup() {
 	fi
 }
 
+# _podman_helpers DIR: the helper directories of DIR's containers.conf
+# (written to DIR/helpers). Podman's own, except that where /proc/sys is
+# read-only (a container started by Docker without --privileged: the
+# newcomer's and many CI runners' case) netavark cannot set the sysctls of its
+# bridge ("Sysctl error: Read-only file system") and every container on a
+# network fails to start; DIR/bin/netavark then runs the real one in a mount
+# namespace of its own with /proc/sys writable (CAP_SYS_ADMIN, which dockerd
+# in that container needs anyway), leaving the container's view unchanged.
+_podman_helpers() {
+	local dir=$1 d real= list=
+	for d in /usr/local/libexec/podman /usr/local/lib/podman /usr/libexec/podman /usr/lib/podman; do
+		list="$list${list:+, }\"$d\""
+		[ -z "$real" ] && [ -x "$d/netavark" ] && real=$d/netavark
+	done
+	rm -rf "$dir/bin"
+	if [ -n "$real" ] && ! [ -w /proc/sys/net/ipv4/ip_forward ]; then
+		mkdir -p "$dir/bin" || return 1
+		cat >"$dir/bin/netavark" <<-SH || return 1
+			#!/bin/sh
+			# written by tests/lib/engine.sh: /proc/sys is read-only here
+			exec unshare --mount sh -c 'mount -o remount,bind,rw /proc/sys && exec "\$0" "\$@"' "$real" "\$@"
+		SH
+		chmod 0755 "$dir/bin/netavark"
+		list="\"$dir/bin\", $list"
+		_engine_log "/proc/sys is read-only: netavark runs with its own writable /proc/sys ($dir/bin/netavark)"
+	fi
+	echo "$list" >"$dir/helpers"
+}
+
 _podman_start() {
 	local dir=$1 br=$2 cidr=$3 sock=$1/docker.sock pid i wait=${GB_ENGINE_WAIT:-60}
 	local net gw base size pools=
@@ -345,6 +374,7 @@ _podman_start() {
 		size=$(echo "$GB_ENGINE_POOL" | sed -n 's/.*size=\([0-9]*\).*/\1/p')
 		pools="default_subnet_pools = [{\"base\" = \"$base\", \"size\" = ${size:-24}}]"
 	fi
+	_podman_helpers "$dir" || return 1
 	cat >"$dir/containers.conf" <<-CONF
 		[containers]
 		log_driver = "k8s-file"
@@ -361,6 +391,7 @@ _podman_start() {
 		tmp_dir = "$dir/tmp"
 		volume_path = "$dir/storage/volumes"
 		static_dir = "$dir/storage/libpod"
+		helper_binaries_dir = [$(cat "$dir/helpers")]
 	CONF
 	cat >"$dir/storage.conf" <<-CONF
 		[storage]
