@@ -370,4 +370,34 @@ checked "interrupted pull: no wait for the engine's retries (${dt}s; theirs ~50 
 [ "$(label_b "graphbuild-cache:$kbig")" = "$kbig" ]; checked "interrupted pull: B's image is labelled with its key"
 registry_start || fail "registry restarts"
 
+# 10. A registry ping still in flight when the command ends (DEFECTS 10): it
+#     made a successful build exit 1 ("registry_free: 1 operations in
+#     flight"). Staged, not timed: the stack is pushed once directly, then
+#     with one more step through tests/lib/ping-relay.py (engine and
+#     registry), which ends the one new push's stream with the engine's own
+#     retry line and holds the registry ping that line makes graphbuild send.
+pr=$w/pingrace; mkdir -p "$pr"; cp "$bbtar" "$pr/base.tar"
+prstack() {
+	cat >"$pr/stack.lua" <<EOF
+project "${P}p"
+image "one" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "p$$" }, run "echo one > /one", $1 }
+EOF
+}
+prstack ""
+out=$(cd "$pr" && DOCKER_HOST=$HA "$GB" build --cache "$CACHE" --push --progress plain 2>&1)
+check "ping in flight: the stack is pushed directly first" [ $? = 0 ]
+rm -f "$w/pr.port" "$w/pr.state" "$w/pr.sock"
+python3 "$top/tests/lib/ping-relay.py" "${HA#unix://}" "$w/pr.sock" "${REG##*:}" "$w/pr.port" "$w/pr.state" >"$w/pr.log" 2>&1 &
+relaypid=$!
+for _ in $(seq 300); do [ -s "$w/pr.port" ] && [ -S "$w/pr.sock" ] && break; sleep 0.05; done # bound only (15 s)
+prstack 'cmd = { "cat", "/one" }'
+out=$(cd "$pr" && DOCKER_HOST=unix://$w/pr.sock "$GB" build --cache "127.0.0.1:$(cat "$w/pr.port")/gbreg" --push --progress plain 2>&1); rc=$?
+read -r _ inj _ held <"$w/pr.state"
+echo "# ping-relay: $(cat "$w/pr.state")"
+[ "${inj:-0}" -ge 1 ] && [ "${held:-0}" -ge 1 ]
+checked "ping in flight: the push's stream ended with a retry line, its ping was held" || sed 's/^/#   /' "$w/pr.log"
+[ $rc = 0 ] && ! echo "$out" | grep -q "in flight"
+checked "ping in flight at the end: the build still exits 0, no internal error" || echo "$out" | tail -8 | sed 's/^/#   /'
+kill "$relaypid" 2>/dev/null; wait "$relaypid" 2>/dev/null; relaypid=
+
 done_tests
