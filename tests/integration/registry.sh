@@ -261,15 +261,46 @@ out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --json --progress quiet 2>/dev/null
 echo "$out" | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j["result"]=="ok" and j["totals"]["pulled"]>=1 and j["cache"]["hits"]>=1 else 1)' &&
 	pass "build --json: result ok, pulled and cache counters" || { fail "build --json summary"; echo "$out" | head -20 | sed 's/^/# /'; }
 
+# 8. A registry ping still in flight when the command ends (DEFECTS 10): it
+#     made a successful build exit 1 ("registry_free: 1 operations in
+#     flight"). Staged, not timed: the stack is pushed once directly, then
+#     with one more step through tests/lib/ping-relay.py (engine and
+#     registry), which ends the one new push's stream with the engine's own
+#     retry line and holds the registry ping that line makes graphbuild send.
+pr=$w/pingrace; mkdir -p "$pr"; cp "$bbtar" "$pr/base.tar"
+prstack() {
+	cat >"$pr/stack.lua" <<EOF
+project "${P}p"
+image "one" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "p$$" }, run "echo one > /one", $1 }
+EOF
+}
+prstack ""
+out=$(cd "$pr" && DOCKER_HOST=$HA "$GB" build --cache "$CACHE" --push --progress plain 2>&1)
+check "ping in flight: the stack is pushed directly first" [ $? = 0 ]
+rm -f "$w/pr.port" "$w/pr.state" "$w/pr.sock"
+python3 "$top/tests/lib/ping-relay.py" "${HA#unix://}" "$w/pr.sock" "${REG##*:}" "$w/pr.port" "$w/pr.state" >"$w/pr.log" 2>&1 &
+relaypid=$!
+for _ in $(seq 300); do [ -s "$w/pr.port" ] && [ -S "$w/pr.sock" ] && break; sleep 0.05; done # bound only (15 s)
+prstack 'cmd = { "cat", "/one" }'
+out=$(cd "$pr" && DOCKER_HOST=unix://$w/pr.sock "$GB" build --cache "127.0.0.1:$(cat "$w/pr.port")/gbreg" --push --progress plain 2>&1); rc=$?
+read -r _ inj _ held <"$w/pr.state"
+echo "# ping-relay: $(cat "$w/pr.state")"
+[ "${inj:-0}" -ge 1 ] && [ "${held:-0}" -ge 1 ]
+checked "ping in flight: the push's stream ended with a retry line, its ping was held" || sed 's/^/#   /' "$w/pr.log"
+[ $rc = 0 ] && ! echo "$out" | grep -q "in flight"
+checked "ping in flight at the end: the build still exits 0, no internal error" || echo "$out" | tail -8 | sed 's/^/#   /'
+kill "$relaypid" 2>/dev/null; wait "$relaypid" 2>/dev/null; relaypid=
+
+
 if [ "${GB_ENGINE_KIND:-docker}" = podman ]; then
-	# Sections 8 and 9 watch dockerd's own download files and rely on its
+	# Sections 9 and 10 watch dockerd's own download files and rely on its
 	# error wording for a registry gone mid-transfer; Podman's differ.
-	skip "interrupted push and pull (sections 8, 9)" "they watch dockerd's transfer files; Podman words a registry gone mid-transfer differently (docs/remote.md)"
+	skip "interrupted push and pull (sections 9, 10)" "they watch dockerd's transfer files; Podman words a registry gone mid-transfer differently (docs/remote.md)"
 	done_tests
 	exit
 fi
 
-# 8. A push interrupted halfway: the registry dies while a layer is being
+# 9. A push interrupted halfway: the registry dies while a layer is being
 #    uploaded. A pushes through tests/lib/relay.py (cut), which stops
 #    forwarding once 8 MB of one request have gone through (big's 48 MB
 #    layer; the busybox layer is 2 MB) and says so; then the registry and the
@@ -353,7 +384,7 @@ tags >"$w/tagsX2"
 	[ "$(dbrun "graphbuild-cache:$kbig" wc -c /big | awk '{print $1}')" = 50331648 ]
 checked "interrupted push: B then pulls the whole image" || sed 's/^/#   /' "$w/x3.out"
 
-# 9. The registry dies in the middle of a pull: B pulls through the relay,
+# 10. The registry dies in the middle of a pull: B pulls through the relay,
 #    cut as above once 8 MB of one reply have gone through (big's layer).
 #    The engine would retry; graphbuild gives up at once and builds locally.
 wipe_b
@@ -369,35 +400,5 @@ grep -q "pull .*$kbig.*went away mid-transfer.*engine is retrying; gave up" "$w/
 checked "interrupted pull: no wait for the engine's retries (${dt}s; theirs ~50 s)"
 [ "$(label_b "graphbuild-cache:$kbig")" = "$kbig" ]; checked "interrupted pull: B's image is labelled with its key"
 registry_start || fail "registry restarts"
-
-# 10. A registry ping still in flight when the command ends (DEFECTS 10): it
-#     made a successful build exit 1 ("registry_free: 1 operations in
-#     flight"). Staged, not timed: the stack is pushed once directly, then
-#     with one more step through tests/lib/ping-relay.py (engine and
-#     registry), which ends the one new push's stream with the engine's own
-#     retry line and holds the registry ping that line makes graphbuild send.
-pr=$w/pingrace; mkdir -p "$pr"; cp "$bbtar" "$pr/base.tar"
-prstack() {
-	cat >"$pr/stack.lua" <<EOF
-project "${P}p"
-image "one" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "p$$" }, run "echo one > /one", $1 }
-EOF
-}
-prstack ""
-out=$(cd "$pr" && DOCKER_HOST=$HA "$GB" build --cache "$CACHE" --push --progress plain 2>&1)
-check "ping in flight: the stack is pushed directly first" [ $? = 0 ]
-rm -f "$w/pr.port" "$w/pr.state" "$w/pr.sock"
-python3 "$top/tests/lib/ping-relay.py" "${HA#unix://}" "$w/pr.sock" "${REG##*:}" "$w/pr.port" "$w/pr.state" >"$w/pr.log" 2>&1 &
-relaypid=$!
-for _ in $(seq 300); do [ -s "$w/pr.port" ] && [ -S "$w/pr.sock" ] && break; sleep 0.05; done # bound only (15 s)
-prstack 'cmd = { "cat", "/one" }'
-out=$(cd "$pr" && DOCKER_HOST=unix://$w/pr.sock "$GB" build --cache "127.0.0.1:$(cat "$w/pr.port")/gbreg" --push --progress plain 2>&1); rc=$?
-read -r _ inj _ held <"$w/pr.state"
-echo "# ping-relay: $(cat "$w/pr.state")"
-[ "${inj:-0}" -ge 1 ] && [ "${held:-0}" -ge 1 ]
-checked "ping in flight: the push's stream ended with a retry line, its ping was held" || sed 's/^/#   /' "$w/pr.log"
-[ $rc = 0 ] && ! echo "$out" | grep -q "in flight"
-checked "ping in flight at the end: the build still exits 0, no internal error" || echo "$out" | tail -8 | sed 's/^/#   /'
-kill "$relaypid" 2>/dev/null; wait "$relaypid" 2>/dev/null; relaypid=
 
 done_tests
