@@ -174,13 +174,18 @@ static void serve(int fd)
 		memmove(b.data, b.data + off, b.len - off);
 		b.len -= off;
 		free(head);
-		answer(fd, &q);
+		/* recorded before the answer: the client may look as soon as
+		 * its reply is in (answer's write is its last use of q) */
 		pthread_mutex_lock(&mu);
-		if (nreqs < sizeof reqs / sizeof reqs[0])
+		if (nreqs < sizeof reqs / sizeof reqs[0]) {
 			reqs[nreqs++] = q;
-		else
+			pthread_mutex_unlock(&mu);
+			answer(fd, &q);
+		} else {
+			pthread_mutex_unlock(&mu);
+			answer(fd, &q);
 			free(q.method), free(q.target), free(q.body);
-		pthread_mutex_unlock(&mu);
+		}
 		continue;
 	bad:
 		free(head);
