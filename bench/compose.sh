@@ -140,20 +140,20 @@ done
 # (b)-(d) with both stacks up
 gb_up; dc_up
 for ((i = 0; i < B_RUNS; i++)); do for tool in gb dc; do t[b_$tool]+="$(timed ${tool}_up) "; done; done
-for ((i = 0; i < C_RUNS; i++)); do
-	for tool in gb dc; do
-		[ $tool = gb ] && d=$w/gbside || d=$w/dcside
-		echo "# edit $i" >>"$d/src/pkg7/mod3.py"
-		t[c_$tool]+="$(timed ${tool}_up) "
+# edit_round ROW RUNS FILE: RUNS times, for each tool, append a line to its
+# copy of FILE and time the `up` that follows.
+edit_round() {
+	local row=$1 runs=$2 file=$3 i tool d
+	for ((i = 0; i < runs; i++)); do
+		for tool in gb dc; do
+			[ $tool = gb ] && d=$w/gbside || d=$w/dcside
+			echo "# edit $row $i" >>"$d/$file"
+			t[${row}_$tool]+="$(timed ${tool}_up) "
+		done
 	done
-done
-for ((i = 0; i < D_RUNS; i++)); do
-	for tool in gb dc; do
-		[ $tool = gb ] && d=$w/gbside || d=$w/dcside
-		echo "pkg$i==1.$i" >>"$d/deps.txt"
-		t[d_$tool]+="$(timed ${tool}_up) "
-	done
-done
+}
+edit_round c "$C_RUNS" src/pkg7/mod3.py
+edit_round d "$D_RUNS" deps.txt
 
 # ---- bytes sent to the engine, one untimed round of (c) and (d) each ----
 cat >"$w/count.py" <<'PY'
