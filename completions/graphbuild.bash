@@ -15,7 +15,7 @@
 
 _graphbuild() {
 	local commands="plan build up down ps logs import graph gc"
-	local common="-f --file -C --set --secret --json --progress --request-timeout -j --jobs --fail-fast --rebuild --rebuild= --profile --print-path --version --help"
+	local common="-f --file -C --set --secret --base --json --progress --request-timeout -j --jobs --fail-fast --rebuild --rebuild= --profile --print-path --version --help"
 	local line words=() cur prev cmd= cmdi=0 i w opts
 	COMPREPLY=()
 
@@ -34,7 +34,7 @@ _graphbuild() {
 	for ((i = 1; i < n; i++)); do
 		w=${words[i]}
 		case $w in
-		-C | --file | --set | --secret | -j | --jobs | --progress | --request-timeout | --format | --keep | -t | --timeout | --since | --profile | -o)
+		-C | --file | --set | --secret | --base | -j | --jobs | --progress | --request-timeout | --format | --keep | -t | --timeout | --since | --profile | -o)
 			((i++)) ;;
 		-f)
 			[[ $cmd == logs ]] || ((i++)) ;;
@@ -48,7 +48,7 @@ _graphbuild() {
 		local gb=${words[0]} j k kind name a=()
 		for ((j = 1; j < n; j++)); do
 			case ${words[j]} in
-			-C | --file | --set | --secret | --profile)
+			-C | --file | --set | --secret | --base | --profile)
 				a+=("${words[j]}" "${words[j + 1]}"); ((j++)) ;;
 			-f)
 				[[ $cmd == logs && $j -gt $cmdi ]] || { a+=(-f "${words[j + 1]}"); ((j++)); } ;;
@@ -75,7 +75,7 @@ _graphbuild() {
 		[[ $cmd == logs ]] || COMPREPLY=($(compgen -f -- "$cur")) ;;
 	-o)
 		COMPREPLY=($(compgen -f -- "$cur")) ;;
-	-j | --jobs | --keep | -t | --timeout | --since | --set | --secret | --profile)
+	-j | --jobs | --keep | -t | --timeout | --since | --set | --secret | --base | --profile)
 		return 0 ;;
 	esac
 
@@ -103,7 +103,7 @@ _graphbuild() {
 			import) opts="-o --force" ;;
 			gc) opts="--keep" ;;
 			esac
-			[[ -n $cmd ]] && opts="$opts --file -C --set --secret --profile --help"
+			[[ -n $cmd ]] && opts="$opts --file -C --set --secret --base --profile --help"
 			[[ -n $cmd && $cmd != logs ]] && opts="$opts -f"
 			COMPREPLY=($(compgen -W "$opts" -- "$cur")) ;;
 		*)

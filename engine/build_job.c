@@ -227,7 +227,7 @@ void cleanup(struct bjob *j)
 			j->cid = NULL;
 		else
 			j->src_cid = NULL;
-		if (docker_container_remove(b->d, id, 1, 0, cleanup_removed, &j->rm_tag) == 0)
+		if (docker_container_remove(b->d, id, 1, 1, cleanup_removed, &j->rm_tag) == 0)
 			j->inflight++;
 		free(id);
 		if (j->inflight)

@@ -160,6 +160,68 @@ static void on_imported(void *arg, const struct docker_result *r)
 	j->inflight++;
 }
 
+/* docker_read_fn for "scratch": an archive of the root entry alone (made
+ * 0755 root:root by root_entry_fix) and the two zero blocks that end it. */
+static ssize_t scratch_read(void *arg, char *buf, size_t n)
+{
+	struct bjob *j = arg;
+	size_t total = 3 * 512, k = 0;
+
+	while (k < n && j->headpos < total) {
+		buf[k++] = j->headpos < sizeof(j->head) ? j->head[j->headpos] : 0;
+		j->headpos++;
+	}
+	return (ssize_t)k;
+}
+
+/* The empty image is labelled as it is imported: a container made to label
+ * it (as for other rootfs bases) would leave its command in the config, and
+ * an image FROM scratch has none. */
+static void on_scratch_imported(void *arg, const struct docker_result *r)
+{
+	struct bjob *j = arg;
+
+	j->inflight--;
+	if (!r->ok)
+		set_err(j, "%s:%d: import: %s", j->n->pos.file, j->n->pos.line, r->error);
+	else
+		set_image(j, r->id);
+	if (stopped(j))
+		return cleanup(j);
+	succeed(j);
+}
+
+static void import_scratch(struct bjob *j)
+{
+	char *key = xasprintf("LABEL graphbuild.key=%s", j->n->keyhex);
+	const char *const changes[] = {
+		key, "LABEL graphbuild.node=scratch", "LABEL " BUILD_LABEL "=\"\"",
+		"LABEL " BUILD_OWNER_LABEL "=\"\"", NULL,
+	};
+	int rc;
+
+	memset(j->head, 0, sizeof(j->head));
+	memcpy(j->head, "./", 2);
+	octal(j->head + 124, 12, 0);
+	octal(j->head + 136, 12, 0);
+	j->head[156] = '5';
+	memcpy(j->head + 257, "ustar", 6);
+	memcpy(j->head + 263, "00", 2);
+	root_entry_fix(j->head);
+	j->headn = sizeof(j->head);
+	j->headpos = 0;
+	j->head_read = 1;
+	progress_step(j->t, 1, "import (empty)");
+	rc = docker_image_import_changes(j->b->d, KEY_CACHE_REPO, j->n->keyhex, changes, scratch_read, j,
+	                                 on_scratch_imported, j);
+	free(key);
+	if (rc < 0) {
+		set_err(j, "cannot start a request to the engine");
+		return cleanup(j);
+	}
+	j->inflight++;
+}
+
 /* Imports path; one beneath root (a stack's tar) is opened through the
  * jail, so a symlink swapped in since plan cannot lead the import outside. */
 static void import_file(struct bjob *j, const char *path, const char *root)
@@ -226,6 +288,8 @@ void start_rootfs(struct bjob *j)
 	char *dir, *argv[5], **env = NULL;
 	size_t nenv = 0, i;
 
+	if (r->empty)
+		return import_scratch(j);
 	if (r->tar)
 		return import_file(j, r->tar, r->inputs_root);
 	dir = xasprintf("%s/graphbuild-rootfs-XXXXXX", tmp);

@@ -20,7 +20,7 @@ void remove_container(struct bjob *j, char **slot, docker_cb cb)
 	char *id = *slot;
 
 	*slot = NULL;
-	if (docker_container_remove(j->b->d, id, 1, 0, cb, j) < 0) {
+	if (docker_container_remove(j->b->d, id, 1, 1, cb, j) < 0) {
 		*slot = id;
 		set_err(j, "cannot start a request to the engine");
 		return cleanup(j);
@@ -47,7 +47,7 @@ void remove_in_background(struct bjob *j, char **slot)
 	char *id = *slot;
 
 	*slot = NULL;
-	if (docker_container_remove(j->b->d, id, 1, 0, on_bg_removed, &j->rm_tag) < 0)
+	if (docker_container_remove(j->b->d, id, 1, 1, on_bg_removed, &j->rm_tag) < 0)
 		set_err(j, "cannot start a request to the engine (container %.12s left)", id);
 	else
 		j->inflight++;

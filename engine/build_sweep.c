@@ -81,7 +81,7 @@ static void sweep_listed(void *arg, const struct docker_result *r)
 		if (!project || !*project ||
 		    !(owner_gone(owner, w->me) || (w->mine && owner && !strcmp(owner, w->me))))
 			continue;
-		if (docker_container_remove(w->d, c->id, 1, 0, sweep_removed, w) < 0)
+		if (docker_container_remove(w->d, c->id, 1, 1, sweep_removed, w) < 0)
 			w->failed++;
 	}
 }

@@ -115,6 +115,7 @@ static void usage(FILE *f)
 	        "  -C DIR               change to DIR first\n"
 	        "  --set K=V            set vars.K for the stack file (repeatable)\n"
 	        "  --secret ID=file:PATH|env:VAR   where a secret's value comes from\n"
+	        "  --base REF=IMAGE     build on IMAGE where the stack or a Dockerfile names REF\n"
 	        "  --json               machine-readable output (plan, build, ps)\n"
 	        "  --progress MODE      auto, tty, plain or quiet\n"
 	        "  -j N                 parallel builds (default: CPUs, at least 2)\n"
@@ -244,7 +245,7 @@ static int parse(struct opts *o, int argc, char **argv, const struct cmd **cmdp)
 		} else if (!strcmp(a, "-C")) {
 			NEEDARG();
 			o->dir = val;
-		} else if (!strcmp(a, "--set") || !strcmp(a, "--secret")) {
+		} else if (!strcmp(a, "--set") || !strcmp(a, "--secret") || !strcmp(a, "--base")) {
 			NEEDARG();
 			eq = strchr(val, '=');
 			if (!eq || eq == val) {
@@ -254,7 +255,8 @@ static int parse(struct opts *o, int argc, char **argv, const struct cmd **cmdp)
 			} else {
 				char *k = xstrndup(val, (size_t)(eq - val));
 
-				kv_push(!strcmp(a, "--set") ? &o->vars : &o->secrets, k, eq + 1);
+				kv_push(!strcmp(a, "--set") ? &o->vars : !strcmp(a, "--base") ? &o->bases : &o->secrets, k,
+				        eq + 1);
 				free(k);
 			}
 		} else if (!strcmp(a, "--json")) {
@@ -397,6 +399,7 @@ int cli_main(int argc, char **argv)
 		rc = rc < 0 ? EXIT_USAGE : EXIT_OK;
 	}
 	kv_clear(&o.vars);
+	kv_clear(&o.bases);
 	kv_clear(&o.secrets);
 	for (i = 0; i < o.plan.nrebuild; i++)
 		free(o.plan.rebuild[i]);

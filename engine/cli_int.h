@@ -29,7 +29,7 @@ struct opts {
 	const char *cmd;
 	const char *file;
 	const char *dir;
-	struct kvlist vars, secrets;
+	struct kvlist vars, secrets, bases;
 	char **targets;
 	size_t ntargets;
 	int json;

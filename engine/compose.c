@@ -1008,10 +1008,13 @@ static int emit_health(struct conv *c, struct doc *d, yaml_node_t *h, struct buf
 
 	if (h->type != YAML_MAPPING_NODE)
 		return fail(c, d, h, "'healthcheck' must be a mapping");
-	if (dis && (s = scalar(dis)) && !strcmp(s, "true"))
+	if (dis && (s = scalar(dis)) && !strcmp(s, "true")) {
+		buf_printf(b, "  health = false, -- %s:%d: disable\n", d->file, line_of(dis));
 		return 0;
+	}
 	if (!test) {
-		cwarn(d, h, "healthcheck without 'test': the image's HEALTHCHECK is not used by graphbuild; no probe");
+		cwarn(d, h, "healthcheck without 'test': its options are ignored; the probe is the image's "
+		      "HEALTHCHECK if the stack builds the image, else none");
 		return 0;
 	}
 	buf_adds(&o, "");
@@ -1044,6 +1047,7 @@ static int emit_health(struct conv *c, struct doc *d, yaml_node_t *h, struct buf
 		if (!*x) {
 			free(x);
 			buf_free(&o);
+			buf_printf(b, "  health = false, -- %s:%d: an empty test\n", d->file, line_of(test));
 			return 0;
 		}
 		buf_adds(b, "  health = exec { ");
@@ -1063,6 +1067,7 @@ static int emit_health(struct conv *c, struct doc *d, yaml_node_t *h, struct buf
 		}
 		if (!strcmp(kind, "NONE")) {
 			buf_free(&o);
+			buf_printf(b, "  health = false, -- %s:%d: NONE\n", d->file, line_of(test));
 			return 0;
 		}
 		if (ni < 2) {
@@ -1435,9 +1440,13 @@ static int emit_service(struct conv *c, struct svc *sv)
 			buf_printf(&body, ", -- %s:%d\n", d->file, k[i].line);
 			free(s);
 		} else if (!strcmp(key, "stop_signal")) {
-			const char *s = scalar(v);
-			if (!s || strcmp(s, "SIGTERM"))
-				cwarn(d, v, "stop_signal %s is not supported: graphbuild stops with SIGTERM", s ? s : "?");
+			char *s = str(c, d, v, key);
+			if (!s)
+				goto out;
+			buf_adds(&body, "  stop_signal = ");
+			buf_lua_str(&body, s);
+			buf_printf(&body, ", -- %s:%d\n", d->file, k[i].line);
+			free(s);
 		} else if (!strcmp(key, "container_name")) {
 			cwarn(d, v, "container_name is not supported: the container is <project>-%s", sv->name);
 		} else if (!strcmp(key, "expose")) {

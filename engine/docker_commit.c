@@ -93,6 +93,25 @@ static void commit_changes(struct buf *q, const cJSON *cfg, int podman)
 			change_add(q, &l);
 		l.len = 0;
 	}
+	/* Added with VOLUME and STOPSIGNAL: sent to Podman only (Docker has
+	 * them from the body). Podman 4.3 takes no HEALTHCHECK change. */
+	v = cJSON_GetObjectItemCaseSensitive(cfg, "Volumes");
+	if (!podman)
+		v = NULL;
+	cJSON_ArrayForEach(it, v)
+	{
+		cJSON *a = cJSON_CreateArray();
+		cJSON_AddItemToArray(a, cJSON_CreateString(it->string));
+		js = cJSON_PrintUnformatted(a);
+		buf_printf(&l, "VOLUME %s", js);
+		cJSON_free(js);
+		cJSON_Delete(a);
+		change_add(q, &l);
+	}
+	if (podman && (v = cJSON_GetObjectItemCaseSensitive(cfg, "StopSignal")) && cJSON_IsString(v)) {
+		buf_printf(&l, "STOPSIGNAL %s", v->valuestring);
+		change_add(q, &l);
+	}
 	buf_free(&l);
 }
 

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include "docker_int.h"
+#include "graphbuild/graph.h"
 
 /* ---- containers ---- */
 
@@ -50,6 +51,28 @@ void add_config(cJSON *o, const struct docker_spec *s, int commit)
 			if (!cJSON_GetObjectItemCaseSensitive(e, port))
 				cJSON_AddObjectToObject(e, port);
 		}
+	}
+	if (s->nvolumes) {
+		cJSON *v = cJSON_AddObjectToObject(o, "Volumes");
+		for (size_t i = 0; i < s->nvolumes; i++)
+			if (!cJSON_GetObjectItemCaseSensitive(v, s->volumes[i]))
+				cJSON_AddObjectToObject(v, s->volumes[i]);
+	}
+	if (s->stop_signal)
+		cJSON_AddStringToObject(o, "StopSignal", s->stop_signal);
+	if (s->healthcheck) {
+		const struct healthcheck *h = s->healthcheck;
+		cJSON *hc = cJSON_AddObjectToObject(o, "Healthcheck");
+		cJSON_AddItemToObject(hc, "Test", json_str_array(h->test.v, h->test.n));
+		/* durations in nanoseconds; 0 leaves the engine's default */
+		if (h->interval_ms)
+			cJSON_AddNumberToObject(hc, "Interval", (double)h->interval_ms * 1e6);
+		if (h->timeout_ms)
+			cJSON_AddNumberToObject(hc, "Timeout", (double)h->timeout_ms * 1e6);
+		if (h->start_period_ms)
+			cJSON_AddNumberToObject(hc, "StartPeriod", (double)h->start_period_ms * 1e6);
+		if (h->retries)
+			cJSON_AddNumberToObject(hc, "Retries", h->retries);
 	}
 	if (s->nlabels)
 		add_labels(o, s->label_k, s->label_v, s->nlabels);

@@ -180,8 +180,24 @@ static void on_import_podman(void *arg, const struct docker_result *r)
 	}
 }
 
+/* The import's Dockerfile-style changes as query parameters. */
+static void add_changes(struct buf *b, const char *const *changes)
+{
+	for (; changes && *changes; changes++) {
+		buf_adds(b, "&changes=");
+		http_escape(b, *changes);
+	}
+}
+
 int docker_image_import(struct docker *d, const char *repo, const char *tag, docker_read_fn rd,
                         void *rdarg, docker_cb cb, void *arg)
+{
+	return docker_image_import_changes(d, repo, tag, NULL, rd, rdarg, cb, arg);
+}
+
+int docker_image_import_changes(struct docker *d, const char *repo, const char *tag,
+                                const char *const *changes, docker_read_fn rd, void *rdarg,
+                                docker_cb cb, void *arg)
 {
 	struct buf b = {0};
 	if (d->podman && repo && tag && strcmp(tag, "latest")) {
@@ -196,6 +212,7 @@ int docker_image_import(struct docker *d, const char *repo, const char *tag, doc
 		http_escape(&b, repo);
 		buf_adds(&b, "&tag=");
 		http_escape(&b, tag);
+		add_changes(&b, changes);
 		rc = json_stream(d, &b, "application/x-tar", rd, rdarg, NULL, NULL, NULL, on_import_podman, f);
 		if (rc < 0) {
 			free(f->repo);
@@ -213,6 +230,7 @@ int docker_image_import(struct docker *d, const char *repo, const char *tag, doc
 		buf_adds(&b, "&tag=");
 		http_escape(&b, tag);
 	}
+	add_changes(&b, changes);
 	return json_stream(d, &b, "application/x-tar", rd, rdarg, NULL, NULL, NULL, cb, arg);
 }
 

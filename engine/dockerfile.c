@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <cjson/cJSON.h>
+
 #include "graphbuild/dockerfile.h"
 #include "graphbuild/util.h"
 #include "dockerfile_int.h"
@@ -556,6 +558,9 @@ struct sstate {
 	int cmd_set, ep_set;
 	struct words lk, lv; /* labels */
 	struct words expose;
+	struct words volumes;
+	char *stopsig;
+	char *health;        /* the Lua value of `healthcheck =` */
 };
 
 static void set_list(char ***dst, size_t *nd, char *const *src, size_t n)
@@ -823,6 +828,159 @@ out:
 	return rc;
 }
 
+/* VOLUME /a /b or VOLUME ["/a", "/b"]: mount points, kept once each. */
+static int do_volume(struct conv *c, struct sstate *s, const struct df_instr *in, const struct scope *sc)
+{
+	struct words w = { 0 };
+	int rc = 0;
+
+	if (expand_words(c, in, sc, &w) < 0) return -1;
+	if (!w.n) rc = cerr(c, in->line, in->cmd, "a path is required (VOLUME /path ...)");
+	for (size_t i = 0; i < w.n && !rc; i++) {
+		size_t k = 0;
+		if (w.w[i][0] != '/') {
+			rc = cerr(c, in->line, in->cmd, "'%s' is not an absolute path (a volume's mount point must be)", w.w[i]);
+			break;
+		}
+		while (k < s->volumes.n && strcmp(s->volumes.w[k], w.w[i])) k++;
+		if (k < s->volumes.n) continue;
+		s->volumes.w = xreallocarray(s->volumes.w, s->volumes.n + 1, sizeof *s->volumes.w);
+		s->volumes.w[s->volumes.n++] = xstrdup(w.w[i]);
+	}
+	words_free(&w);
+	return rc;
+}
+
+/* STOPSIGNAL SIG: one word, expanded; the DSL checks the name. */
+static int do_stopsignal(struct conv *c, struct sstate *s, const struct df_instr *in, const struct scope *sc)
+{
+	struct words w = { 0 };
+	int rc = 0;
+
+	if (expand_words(c, in, sc, &w) < 0) return -1;
+	if (w.n != 1 || !*w.w[0] || strspn(w.w[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-") != strlen(w.w[0]))
+		rc = cerr(c, in->line, in->cmd, "expected one signal, as in STOPSIGNAL SIGINT or STOPSIGNAL 2");
+	else {
+		free(s->stopsig);
+		s->stopsig = xstrdup(w.w[0]);
+	}
+	words_free(&w);
+	return rc;
+}
+
+/* A Go duration as Docker's --interval takes it ("30s", "1m30s", "1.5s",
+ * "500ms"), in ms (fractions of a ms dropped); -1 if it is not one. */
+static long long go_duration_ms(const char *s)
+{
+	static const struct { const char *u; double ms; } units[] = {
+		{ "ns", 1e-6 }, { "us", 1e-3 }, { "\xc2\xb5s", 1e-3 }, { "ms", 1 }, { "s", 1e3 }, { "m", 6e4 }, { "h", 3.6e6 },
+	};
+	double total = 0;
+
+	if (!strcmp(s, "0")) return 0;
+	if (!*s) return -1;
+	while (*s) {
+		char *e;
+		size_t k, best = 0, bl = 0;
+		if (!isdigit((unsigned char)*s) && *s != '.') return -1;
+		errno = 0;
+		double v = strtod(s, &e);
+		if (e == s || errno) return -1;
+		for (k = 0; k < LEN(units); k++) {
+			size_t l = strlen(units[k].u);
+			if (!strncmp(e, units[k].u, l) && l > bl) { best = k; bl = l; }
+		}
+		if (!bl) return -1;
+		total += v * units[best].ms;
+		s = e + bl;
+	}
+	return total > 9.2e15 ? -1 : (long long)total;
+}
+
+/* HEALTHCHECK [--interval= --timeout= --start-period= --retries=] CMD ...
+ * or HEALTHCHECK NONE: the image's healthcheck (the last one wins). */
+static int do_healthcheck(struct conv *c, struct sstate *s, const struct df_instr *in)
+{
+	static const char *const known[] = { "interval", "timeout", "start-period", "retries" };
+	struct buf v = { 0 };
+	const char *r = in->rest;
+	size_t kl = strcspn(r, " \t");
+
+	if (in->nflags && !strncmp(in->flags[0], "start-interval", 14))
+		return UNSUPPORTED(c, in, "--start-interval: Engine API 1.41 has no such healthcheck setting)");
+	if (check_flags(c, in, known, LEN(known)) < 0) return -1;
+	if (kl == 4 && !strncasecmp(r, "NONE", 4) && !r[kl]) {
+		if (in->nflags) return cerr(c, in->line, in->cmd, "HEALTHCHECK NONE takes no options");
+		free(s->health);
+		s->health = xstrdup("{ \"NONE\" }");
+		return 0;
+	}
+	if (kl != 3 || strncasecmp(r, "CMD", 3))
+		return cerr(c, in->line, in->cmd, "expected HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE");
+	const char *cmd = r + kl;
+	while (*cmd == ' ' || *cmd == '\t') cmd++;
+	if (!*cmd) return cerr(c, in->line, in->cmd, "CMD needs a command");
+	buf_adds(&v, "{ ");
+	size_t n = strlen(cmd);
+	while (n && isspace((unsigned char)cmd[n - 1])) n--;
+	cJSON *j = cmd[0] == '[' ? cJSON_ParseWithLength(cmd, n) : NULL;
+	if (j && cJSON_IsArray(j)) {
+		cJSON *e;
+		int ok = cJSON_GetArraySize(j) > 0;
+		cJSON_ArrayForEach(e, j) if (!cJSON_IsString(e)) ok = 0;
+		if (!ok) {
+			cJSON_Delete(j);
+			buf_free(&v);
+			return cerr(c, in->line, in->cmd, "the exec form must be a non-empty JSON array of strings");
+		}
+		buf_adds(&v, "\"CMD\"");
+		cJSON_ArrayForEach(e, j) { buf_adds(&v, ", "); buf_lua_str(&v, e->valuestring); }
+	} else if (cmd[0] == '[' && cmd[n - 1] == ']') {
+		cJSON_Delete(j);
+		buf_free(&v);
+		return cerr(c, in->line, in->cmd, "invalid JSON in the exec form: %.*s", (int)n, cmd);
+	} else {
+		buf_adds(&v, "\"CMD-SHELL\", ");
+		struct buf t = { 0 };
+		buf_add(&t, cmd, n);
+		buf_adds(&t, "");
+		buf_lua_str(&v, t.data);
+		buf_free(&t);
+	}
+	cJSON_Delete(j);
+	for (size_t i = 0; i < in->nflags; i++) {
+		const char *f = in->flags[i], *val = strchr(f, '=');
+		size_t fn = val ? (size_t)(val - f) : strlen(f);
+		val = val ? val + 1 : "";
+		if (fn == 7 && !strncmp(f, "retries", 7)) {
+			char *e;
+			long rt = strtol(val, &e, 10);
+			if (!*val || *e || rt < 0 || rt > 2147483647) {
+				buf_free(&v);
+				return cerr(c, in->line, in->cmd, "--retries=%s: expected a whole number", val);
+			}
+			if (rt) buf_printf(&v, ", retries = %ld", rt);
+			continue;
+		}
+		long long ms = go_duration_ms(val);
+		if (ms < 0) {
+			buf_free(&v);
+			return cerr(c, in->line, in->cmd, "--%.*s=%s: not a duration (write e.g. 30s, 1m30s, 500ms)", (int)fn, f, val);
+		}
+		if (!ms) /* 0: the engine's default, as an absent option */
+			continue;
+		buf_printf(&v, ", %s = ", fn == 8 ? "interval" : fn == 7 ? "timeout" : "start_period");
+		if (strpbrk(val, "un\xc2")) /* ns, us, µs: the DSL's durations have none */
+			buf_printf(&v, "\"%lldms\"", ms);
+		else
+			buf_lua_str(&v, val);
+	}
+	buf_adds(&v, " }");
+	free(s->health);
+	s->health = buf_take(&v);
+	return 0;
+}
+
 static int emit_stage(struct conv *c, size_t si);
 
 static int emit_deps(struct conv *c, size_t si)
@@ -862,6 +1020,12 @@ static int emit_stage(struct conv *c, size_t si)
 		buf_adds(&b, "  context = ");
 		buf_lua_str(&b, c->o->context);
 		buf_adds(&b, ",\n");
+	}
+	if (st->parent < 0 && !strcmp(st->from, "scratch")) {
+		/* both builders give an image FROM scratch Docker's default PATH */
+		static const char path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		buf_printf(&b, "  env { PATH = \"%s\" },\n", path);
+		var_set(&s.env, "PATH", path);
 	}
 	int rc = 0;
 	for (size_t ii = st->first; ii < st->end && !rc; ii++) {
@@ -964,9 +1128,17 @@ static int emit_stage(struct conv *c, size_t si)
 		} else if (!strcmp(cmd, "SHELL")) {
 			if (!in->json || in->argc == 0) { rc = cerr(c, in->line, cmd, "SHELL needs the JSON form, as in SHELL [\"/bin/bash\", \"-c\"]"); break; }
 			set_list(&s.shell, &s.nshell, in->argv, in->argc);
-		} else if (!strcmp(cmd, "VOLUME") || !strcmp(cmd, "STOPSIGNAL") || !strcmp(cmd, "HEALTHCHECK") ||
-		           !strcmp(cmd, "ONBUILD") || !strcmp(cmd, "MAINTAINER")) {
-			rc = UNSUPPORTED(c, in, "the DSL has no image setting for %s)", cmd);
+		} else if (!strcmp(cmd, "VOLUME")) {
+			rc = do_volume(c, &s, in, &sc);
+		} else if (!strcmp(cmd, "STOPSIGNAL")) {
+			rc = do_stopsignal(c, &s, in, &sc);
+		} else if (!strcmp(cmd, "HEALTHCHECK")) {
+			rc = do_healthcheck(c, &s, in);
+		} else if (!strcmp(cmd, "ONBUILD")) {
+			rc = cerr(c, in->line, cmd, "ONBUILD triggers are not honoured: graphbuild builds what the "
+			          "Dockerfile says; move the instruction into the stages that build FROM this image");
+		} else if (!strcmp(cmd, "MAINTAINER")) {
+			rc = UNSUPPORTED(c, in, "MAINTAINER, deprecated: write LABEL maintainer=...)");
 		} else {
 			rc = cerr(c, in->line, cmd, "unknown instruction");
 		}
@@ -996,6 +1168,18 @@ static int emit_stage(struct conv *c, size_t si)
 			for (size_t i = 0; i < s.expose.n; i++) buf_printf(&b, "%s%s", i ? ", " : "", s.expose.w[i]);
 			buf_adds(&b, " },\n");
 		}
+		if (s.volumes.n) {
+			buf_adds(&b, "  volumes = ");
+			lstrlist(&b, s.volumes.w, s.volumes.n);
+			buf_adds(&b, ",\n");
+		}
+		if (s.stopsig) {
+			buf_adds(&b, "  stop_signal = ");
+			buf_lua_str(&b, s.stopsig);
+			buf_adds(&b, ",\n");
+		}
+		if (s.health)
+			buf_printf(&b, "  healthcheck = %s,\n", s.health);
 		buf_adds(&b, "}\n");
 		buf_add(&c->out, b.data, b.len);
 		/* what FROM <this stage> inherits */
@@ -1018,6 +1202,9 @@ static int emit_stage(struct conv *c, size_t si)
 	words_free(&s.lk);
 	words_free(&s.lv);
 	words_free(&s.expose);
+	words_free(&s.volumes);
+	free(s.stopsig);
+	free(s.health);
 	return rc;
 }
 
@@ -1088,12 +1275,9 @@ static int stages(struct conv *c)
 			const char *bs = c->o->bases[k], *eq = strchr(bs, '=');
 			if (eq && (size_t)(eq - bs) == strlen(ref) && !strncmp(bs, ref, (size_t)(eq - bs))) ref = eq + 1;
 		}
-		st->from = xstrdup(ref);
+		/* Docker reserves "scratch" (any case) for the empty image */
+		st->from = xstrdup(strcasecmp(ref, "scratch") ? ref : "scratch");
 		c->nst++;
-		if (st->parent < 0 && !strcasecmp(w.w[0], "scratch")) {
-			words_free(&w);
-			return UNSUPPORTED(c, in, "FROM scratch: the DSL has no empty base image)");
-		}
 		words_free(&w);
 	}
 	for (size_t k = 0; k < c->nst; k++) {

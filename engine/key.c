@@ -332,11 +332,23 @@ static void config_fields(const struct image *im, struct kw *key, struct manifes
 #define W_USER(w) kw_str(w, 'u', im->user)
 #define W_EXPOSE(w) do { size_t e_; kw_int(w, 'E', (long long)im->nexpose); \
 		for (e_ = 0; e_ < im->nexpose; e_++) kw_int(w, 'p', im->expose[e_]); } while (0)
+#define W_VOLUMES(w) kw_list(w, 'V', &im->volumes)
+#define W_STOPSIG(w) kw_str(w, 'G', im->stop_signal)
+#define W_HEALTH(w) do { kw_list(w, 'H', &im->healthcheck->test); \
+		kw_int(w, 'i', im->healthcheck->interval_ms); kw_int(w, 't', im->healthcheck->timeout_ms); \
+		kw_int(w, 's', im->healthcheck->start_period_ms); kw_int(w, 'r', im->healthcheck->retries); } while (0)
 	FIELD("cmd", W_CMD);
 	FIELD("entrypoint", W_ENTRY);
 	FIELD("workdir", W_WORKDIR);
 	FIELD("user", W_USER);
 	FIELD("expose", W_EXPOSE);
+	/* fields added later count only when set: existing keys stay */
+	if (im->volumes.n)
+		FIELD("volumes", W_VOLUMES);
+	if (im->stop_signal)
+		FIELD("stop_signal", W_STOPSIG);
+	if (im->healthcheck)
+		FIELD("healthcheck", W_HEALTH);
 	kw_kv(key, 'L', &im->labels);
 	for (i = 0; i < im->labels.n; i++) {
 		char *name = xasprintf("label %s", im->labels.k[i]);
@@ -352,6 +364,9 @@ static void config_fields(const struct image *im, struct kw *key, struct manifes
 #undef W_WORKDIR
 #undef W_USER
 #undef W_EXPOSE
+#undef W_VOLUMES
+#undef W_STOPSIG
+#undef W_HEALTH
 }
 
 /* The first index whose string is >= s, in a sorted vector. */
@@ -529,7 +544,9 @@ static void compute_rootfs(struct node *n)
 
 	n->kx->m = m;
 	kw_init(&w, "rootfs");
-	if (r->tar) {
+	if (r->empty) {
+		kw_str(&w, 'T', "scratch");
+	} else if (r->tar) {
 		kw_str(&w, 'T', "tar");
 		kw_bytes(&w, 'h', n->kx->inputs.v[0].hash, 16);
 	} else {

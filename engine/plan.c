@@ -380,6 +380,11 @@ static void print_json(const struct stack *s, char **orphans, size_t norphans)
 		buf_adds(&b, ", \"key\": ");
 		buf_json_str(&b, n->keyhex);
 		buf_printf(&b, ", \"action\": \"%s\", ", plan_action_name(n->np->action));
+		if (n->base_for) {
+			buf_adds(&b, "\"base_for\": ");
+			buf_json_str(&b, n->base_for);
+			buf_adds(&b, ", ");
+		}
 		json_reasons(&b, n->np);
 		buf_addc(&b, '}');
 	}
@@ -459,6 +464,8 @@ static void print_text(const struct stack *s, char **orphans, size_t norphans, c
 		       n->kind == NODE_REF ? (n->ref_id ? n->ref_id : "") : key_short(n->keyhex));
 		for (j = 0; j < n->np->nreasons; j++)
 			printf("             %s\n", n->np->reasons[j]);
+		if (n->base_for)
+			printf("             instead of %s\n", n->base_for);
 		if (host_command(n))
 			print_host_command(n);
 	}

@@ -30,7 +30,7 @@
 /* Loads, checks and selects. Returns 0 or an exit code. */
 int session_load(struct ctx *c, struct opts *o)
 {
-	struct dsl_opts d = {o->file, &o->vars, &o->secrets, NULL, 0};
+	struct dsl_opts d = {o->file, &o->vars, &o->secrets, NULL, 0, &o->bases};
 	char *text = NULL;
 
 	if (compose_for_load(&o->file, &text, &d.len) < 0)

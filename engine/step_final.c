@@ -118,6 +118,10 @@ static void final_config(struct bjob *j)
 	label(j, "graphbuild.node", j->n->name);
 	j->spec.expose = im->expose;
 	j->spec.nexpose = im->nexpose;
+	j->spec.volumes = im->volumes.v;
+	j->spec.nvolumes = im->volumes.n;
+	j->spec.stop_signal = im->stop_signal;
+	j->spec.healthcheck = im->healthcheck;
 }
 
 static void on_final_created(void *arg, const struct docker_result *r)

@@ -26,7 +26,7 @@
 
 const char *const svc_field_name[NFIELDS] = {
 	"command", "entrypoint", "env", "labels", "workdir", "user", "ports", "volumes",
-	"aliases", "restart", "stop_timeout", "oneshot", "network", "init",
+	"aliases", "restart", "stop_timeout", "oneshot", "network", "init", "stop_signal",
 };
 
 static void ser_item(struct buf *b, const char *s)
@@ -86,6 +86,7 @@ static void ser_field(struct buf *b, const struct stack *s, const struct service
 	case F_STOP_TIMEOUT: buf_printf(b, "%d", sv->stop_timeout); break;
 	case F_ONESHOT: buf_printf(b, "%d", sv->oneshot ? 1 : 0); break;
 	case F_INIT: buf_printf(b, "%d", sv->init ? 1 : 0); break;
+	case F_STOP_SIGNAL: ser_str(b, sv->stop_signal); break;
 	case F_NETWORK:
 		net = names_network(s);
 		ser_str(b, net);
@@ -111,7 +112,7 @@ void svc_config_hash(const struct stack *s, const struct service *sv, struct con
 		buf_adds(&one, "");
 		ser_field(&one, s, sv, f);
 		svc_hash64(one.data, one.len, h->field[f]);
-		if (f == F_INIT && !sv->init)
+		if ((f == F_INIT && !sv->init) || (f == F_STOP_SIGNAL && !sv->stop_signal))
 			continue; /* fields added later count only when set: old containers stay kept */
 		buf_printf(&all, "%s %zu:", svc_field_name[f], one.len);
 		buf_add(&all, one.data, one.len);
@@ -317,6 +318,7 @@ void svc_spec_build(struct svc *sv, struct spec_mem *m)
 	sp->restart = svc->restart;
 	sp->init = svc->init;
 	sp->stop_timeout = svc->stop_timeout;
+	sp->stop_signal = svc->stop_signal;
 	for (i = 0; i < svc->labels.n; i++)
 		add_label(m, svc->labels.k[i], svc->labels.v[i]);
 	add_label(m, L_PROJECT, s->project);

@@ -566,6 +566,21 @@ static void conv_image(struct ctx *c, lua_State *L, int t, struct image *im)
 		im->nexpose = n;
 	}
 	lua_pop(L, 1);
+	field_list(c, L, t, "volumes", &im->volumes);
+	im->stop_signal = field_str(c, L, t, "stop_signal");
+	if (lua_getfield(L, t, "healthcheck") == LUA_TTABLE) {
+		int h = lua_absindex(L, -1);
+		struct healthcheck *hc = arena_alloc(c->s->arena, sizeof(*hc));
+
+		memset(hc, 0, sizeof(*hc));
+		field_list(c, L, h, "test", &hc->test);
+		hc->interval_ms = field_int(L, h, "interval_ms", 0);
+		hc->timeout_ms = field_int(L, h, "timeout_ms", 0);
+		hc->start_period_ms = field_int(L, h, "start_period_ms", 0);
+		hc->retries = (int)field_int(L, h, "retries", 0);
+		im->healthcheck = hc;
+	}
+	lua_pop(L, 1);
 	im->context = field_str(c, L, t, "context");
 	im->context_rel = field_str(c, L, t, "context_rel");
 	field_list(c, L, t, "ignore", &im->ignore);
@@ -583,6 +598,7 @@ static void conv_rootfs(struct ctx *c, lua_State *L, int t, struct rootfs *r)
 	field_list(c, L, t, "inputs_rel", &r->inputs_rel);
 	r->inputs_root = field_str(c, L, t, "inputs_root");
 	r->epoch = field_str(c, L, t, "epoch");
+	r->empty = field_bool(L, t, "empty");
 }
 
 static void conv_probe(struct ctx *c, lua_State *L, int t, struct probe *p)
@@ -624,6 +640,7 @@ static void conv_service(struct ctx *c, lua_State *L, int t, struct service *sv)
 	field_kv(c, L, t, "labels", &sv->labels);
 	sv->workdir = field_str(c, L, t, "workdir");
 	sv->user = field_str(c, L, t, "user");
+	sv->stop_signal = field_str(c, L, t, "stop_signal");
 	field_list(c, L, t, "ports", &sv->ports);
 	field_list(c, L, t, "volumes", &sv->volumes);
 	field_list(c, L, t, "aliases", &sv->aliases);
@@ -683,6 +700,7 @@ static void convert(struct ctx *c, lua_State *L, int r)
 		kind = field_str(c, L, t, "kind");
 		nd->name = field_str(c, L, t, "name");
 		nd->pos = field_pos(c, L, t);
+		nd->base_for = field_str(c, L, t, "base_for");
 		if (strcmp(kind, "image") == 0) {
 			nd->kind = NODE_IMAGE;
 		} else if (strcmp(kind, "rootfs") == 0) {
@@ -749,6 +767,7 @@ static int pmain(lua_State *L)
 	lua_setfield(L, -2, "cwd");
 	set_strmap(L, "vars", c->o->vars);
 	set_strmap(L, "secrets", c->o->secrets);
+	set_strmap(L, "bases", c->o->bases);
 	lua_createtable(L, (int)c->ngbpath, 0);
 	for (i = 0; i < c->ngbpath; i++) {
 		lua_pushstring(L, c->gbpath[i]);

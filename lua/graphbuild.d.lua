@@ -46,6 +46,9 @@
 ---@field user? string The final image's user.
 ---@field expose? integer[] Exposed ports (1-65535).
 ---@field labels? StringMap Image labels.
+---@field volumes? string[] Mount points in the image config (Dockerfile VOLUME), absolute paths.
+---@field stop_signal? string The signal `docker stop` sends ("SIGINT", "9"; Dockerfile STOPSIGNAL).
+---@field healthcheck? string|(string|integer|Duration)[] { "CMD", prog, ... }, { "CMD-SHELL", cmd }, a command string or { "NONE" }; interval/timeout/start_period/retries. Also the default probe of the image's services.
 ---@field context? string Directory copy sources are relative to (default "."; relative to the stack file).
 ---@field ignore? string[] Extra .dockerignore-syntax patterns.
 ---@field dockerfile? string Adoption mode: build this Dockerfile (path in the context); no steps, no `from`.
@@ -113,19 +116,21 @@
 ---@field ports? (string|integer)[] "HOST:CONTAINER", "IP:HOST:CONTAINER" or "CONTAINER", optionally "/tcp" or "/udp".
 ---@field volumes? string[] "name:/path", "./dir:/path" or "/dir:/path", optionally ":ro" or ":rw".
 ---@field depends_on? string[]|table<string|integer, DependsCondition|string> A list of names ("started") or NAME = condition.
----@field health? Probe A probe: tcp, http, exec or log.
+---@field health? Probe|false A probe: tcp, http, exec or log (default: the image's healthcheck); false: none.
 ---@field oneshot? boolean A job that runs to completion and must exit 0.
 ---@field init? boolean Run the engine's init as PID 1 (signals reach the program; zombies reaped).
 ---@field restart? RestartPolicy The restart policy (true = "always", false = "no"; default "no").
 ---@field aliases? string[] Extra DNS names on the project network.
 ---@field labels? StringMap Container labels.
 ---@field stop_timeout? Duration Wait after SIGTERM before SIGKILL (rounded up to whole seconds).
+---@field stop_signal? string The signal sent first on stop (default: the image's).
 
 ---The table form of `project { "NAME", cache = ..., cache_push = ... }`.
 ---@class ProjectSpec
 ---@field [1] string The project name.
 ---@field cache? string The remote cache, "REGISTRY[:PORT]/REPO".
 ---@field cache_push? boolean Push what the cache lacks after build and up (as --push).
+---@field bases? table<string, Image|Rootfs|string> Base substitutions: ["REF"] = handle, "REF2" or "scratch".
 
 ---Sets the project name (default: the stack directory's name), and with the
 ---table form the remote cache.

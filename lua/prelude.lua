@@ -512,6 +512,84 @@ function V.count(ctx, key, v)
   return v
 end
 
+-- stop_signal: what the engine sends on `docker stop` (Docker's names, with
+-- or without SIG, RTMIN+n / RTMAX-n, or a number), as written.
+local signal_names = {}
+for nm in sgmatch("HUP INT QUIT ILL TRAP ABRT IOT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM " ..
+                  "STKFLT CHLD CLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO " ..
+                  "POLL PWR SYS RTMIN RTMAX", "%u+%d*") do
+  signal_names[nm] = true
+end
+function V.signal(ctx, key, v)
+  if type(v) == "string" then
+    local nm = smatch(v, "^SIG(.+)$") or v
+    local rt, off = smatch(nm, "^(RTM[AI][XN])[+-](%d+)$")
+    if signal_names[nm] or (rt and tonumber(off) <= 30) then return v end
+    local num = smatch(v, "^(%d+)$")
+    if num and tonumber(num) >= 1 and tonumber(num) <= 64 then return v end
+  end
+  tfail(ctx, "'%s' must be a signal name such as \"SIGINT\" or a number (1-64), got %s", key,
+        type(v) == "string" and sfmt("'%s'", shown(v)) or describe(v))
+end
+
+function V.abspaths(ctx, key, v)
+  local l = V.strlist(ctx, key, v)
+  for i, x in ipairs(l) do
+    if ssub(x, 1, 1) ~= "/" then tfail(ctx, "'%s' item %d must be an absolute path, got '%s'", key, i, shown(x)) end
+  end
+  return l
+end
+
+-- An image's healthcheck, as Docker's image config has it (the Dockerfile's
+-- HEALTHCHECK): { "CMD", prog, arg... } or { "CMD-SHELL", "command" } (a
+-- string is CMD-SHELL), with optional interval, timeout, start_period and
+-- retries (absent: the engine's defaults); { "NONE" } turns an inherited one
+-- off. Services of the image without their own 'health' probe with it.
+local healthcheck_opts = { interval = "duration", timeout = "duration", start_period = "duration",
+                           retries = "count" }
+function V.healthcheck(ctx, key, v)
+  if type(v) == "string" then v = { "CMD-SHELL", v } end
+  if not is_plain_table(v) then
+    tfail(ctx, "'%s' must be { \"CMD\", prog, args... }, { \"CMD-SHELL\", \"command\" }, a command " ..
+          "string or { \"NONE\" }, got %s", key, describe(v))
+  end
+  local n, opts = 0, {}
+  for k, x in pairs(v) do
+    if type(k) == "string" then
+      if not healthcheck_opts[k] then
+        tfail(ctx, "'%s': unknown option '%s' (interval, timeout, start_period, retries)", key, shown(k))
+      end
+      opts[k] = x
+    elseif mtype(k) == "integer" and k >= 1 then
+      if k > n then n = k end
+    else
+      tfail(ctx, "'%s' has the key %s", key, tostring(k))
+    end
+  end
+  local test = {}
+  for i = 1, n do
+    if type(v[i]) ~= "string" then tfail(ctx, "'%s' item %d must be a string, got %s", key, i, describe(v[i])) end
+    test[i] = no_nul(ctx, key, v[i])
+  end
+  local kind = test[1]
+  if kind == "NONE" then
+    if n ~= 1 or next(opts) then tfail(ctx, "'%s' { \"NONE\" } takes nothing else", key) end
+  elseif kind == "CMD" then
+    if n < 2 or test[2] == "" then tfail(ctx, "'%s': CMD needs a program", key) end
+  elseif kind == "CMD-SHELL" then
+    if n ~= 2 or not sfind(test[2], "%S") then tfail(ctx, "'%s': CMD-SHELL takes one command string", key) end
+  else
+    tfail(ctx, "'%s' must start with \"CMD\", \"CMD-SHELL\" or \"NONE\", got %s", key,
+          kind and sfmt("'%s'", shown(kind)) or "nothing")
+  end
+  local h = { test = test }
+  for k, x in pairs(opts) do
+    local chk = V[healthcheck_opts[k]]
+    h[k .. (k == "retries" and "" or "_ms")] = chk(ctx, k, x)
+  end
+  return h
+end
+
 -- A stack file table: validates keys against schema (key -> checker name or
 -- function), reporting every unknown key; returns the number of array items.
 local function check_keys(spec, schema, what, pos, allow_items)
@@ -652,7 +730,8 @@ end
 -- sorted keys, positions left out, node references by index.
 -- Positions, labels and paths as written do not make definitions differ;
 -- neither does an empty table versus an absent key.
-local canon_skip = { file = true, line = true, index = true, handle = true, what = true,
+local canon_skip = { file = true, line = true, index = true, handle = true, what = true, base_for = true,
+                     base_noted = true,
                      tar_rel = true, inputs_rel = true, inputs_root = true, context_rel = true }
 
 local function canon(v, out)
@@ -703,8 +782,61 @@ local function ref_node(r, pos)
   return n
 end
 
--- from = handle | "registry/ref" | rootfs handle; returns the node.
+-- "scratch", Docker's reserved name for the empty image (FROM scratch): a
+-- rootfs node with no files, made at its first use.
+local function scratch_node(ctx)
+  local n = images.scratch
+  if n and n.kind == "rootfs" and n.empty then return n end
+  local m = { kind = "rootfs", name = "scratch", empty = true, file = ctx.file, line = ctx.line }
+  if n then
+    tfail(ctx, "\"scratch\" is the empty image, but the %s \"scratch\" at %s:%d has that name (rename it)",
+          n.kind, n.file, n.line)
+  end
+  add_node(m)
+  images.scratch = m
+  return m
+end
+
+-- Base substitutions: a registry reference -> { to = handle or reference,
+-- why = "--base" or "FILE:LINE" } (--base REF=IMAGE, project { bases = ... };
+-- the command line wins). Every later use of REF gets the substitute, and
+-- the substitute's node says which references it stands for (plan shows it).
+local bases_map
+
+local function substitute(ctx, key, v, allow_rootfs)
+  local b = bases_map[v]
+  local n
+  if handles[b.to] then
+    n = handles[b.to]
+    if n.kind == "rootfs" and not allow_rootfs then
+      tfail(ctx, "'%s' = \"%s\" is replaced by a rootfs (%s), which only an image's 'from' can name", key, v, b.why)
+    end
+  elseif b.to == "scratch" then
+    if not allow_rootfs then
+      tfail(ctx, "'%s' = \"%s\" is replaced by \"scratch\" (%s), which only an image's 'from' can name", key, v, b.why)
+    end
+    n = scratch_node(ctx)
+  else
+    n = refs[b.to] or ref_node(b.to, ctx)
+  end
+  local note = sfmt("%s (%s)", v, b.why)
+  if not n.base_noted then n.base_noted = {} end
+  if not n.base_noted[note] then
+    n.base_noted[note] = true
+    n.base_for = n.base_for and (n.base_for .. ", " .. note) or note
+  end
+  return n
+end
+
+-- from = handle | "registry/ref" | rootfs handle | "scratch"; returns the node.
 local function parent_of(ctx, key, v, allow_rootfs)
+  if type(v) == "string" and bases_map[v] then return substitute(ctx, key, v, allow_rootfs) end
+  if v == "scratch" then
+    if not allow_rootfs then
+      tfail(ctx, "'%s' = \"scratch\" is the empty image, which only an image's 'from' can name", key)
+    end
+    return scratch_node(ctx)
+  end
   if handles[v] then
     local n = handles[v]
     if n.kind == "rootfs" and not allow_rootfs then
@@ -908,6 +1040,7 @@ local image_schema = {
   from = true, cmd = "cmd", entrypoint = "cmd", env = "strmap", workdir = "path",
   user = "path", expose = "expose", labels = "labels", context = "path",
   ignore = "strlist", dockerfile = "nonempty", args = "strmap", target = "nonempty",
+  volumes = "abspaths", stop_signal = "signal", healthcheck = "healthcheck",
 }
 
 local function clash(name, n, m)
@@ -1538,6 +1671,7 @@ function V.restart(ctx, key, v)
 end
 
 function V.health(ctx, key, v)
+  if v == false then return false end -- no probe, not even the image's healthcheck
   if not probes[v] then
     tfail(ctx, "'health' must be a probe: tcp(PORT), http { ... }, exec { ... } or log \"regex\"; got %s",
           describe(v))
@@ -1555,11 +1689,36 @@ function V.stop_timeout(ctx, key, v)
   return (ms + 999) // 1000
 end
 
+-- The default probe of a service: the healthcheck of its image, or of the
+-- nearest image it is built from that has one (registry references' are not
+-- known when the stack loads), as an exec probe; durations it leaves out are
+-- the probes' own defaults.
+local function image_probe(index)
+  local img = nodes[index]
+  while img and img.kind == "image" do
+    local hc = img.healthcheck
+    if hc then
+      if hc.test[1] == "NONE" then return nil end
+      local p = { kind = "exec", what = "exec probe", file = img.file, line = img.line,
+                  interval_ms = hc.interval_ms or 1000, timeout_ms = hc.timeout_ms or 1000,
+                  retries = hc.retries or 3, start_period_ms = hc.start_period_ms or 30000 }
+      if hc.test[1] == "CMD-SHELL" then
+        p.argv = { "/bin/sh", "-c", hc.test[2] }
+      else
+        p.argv = { tunpack(hc.test, 2) }
+      end
+      return p
+    end
+    img = img.parent and nodes[img.parent]
+  end
+  return nil
+end
+
 local service_schema = {
   image = true, command = "cmd", entrypoint = "cmd", env = "strmap", workdir = "path",
   user = "path", ports = "ports", volumes = "volumes", depends_on = "depends_on",
   health = "health", oneshot = "bool", init = "bool", restart = "restart", aliases = "aliases",
-  labels = "labels", stop_timeout = "stop_timeout",
+  labels = "labels", stop_timeout = "stop_timeout", stop_signal = "signal",
 }
 
 local function dsl_service(name)
@@ -1594,6 +1753,8 @@ local function dsl_service(name)
       tfail(ctx, "'image' is required (an image handle or a registry reference)")
     end
     n.image = parent_of(ctx, "image", spec.image, false).index
+    if n.health == nil then n.health = image_probe(n.image) end
+    if n.health == false then n.health = nil end
     local old = services[name]
     if old then
       if canonical(old) == canonical(n) then return end
@@ -1608,7 +1769,7 @@ end
 ---------------------------------------------------------------------------
 -- project, vars, read, require, load, import
 
-local project_schema = { cache = true, cache_push = true }
+local project_schema = { cache = true, cache_push = true, bases = true }
 
 local function dsl_project(name)
   local pos = caller_pos()
@@ -1633,6 +1794,27 @@ local function dsl_project(name)
         tfail(ctx, "'cache_push' must be true or false, got %s", describe(t.cache_push))
       end
       cache_push = t.cache_push
+    end
+    if t.bases ~= nil then
+      -- bases = { ["python:3.11-slim"] = pybase, ["node:20"] = "mirror.local/node:20" }
+      if not is_plain_table(t.bases) then
+        tfail(ctx, "'bases' must be a table { [\"REF\"] = handle or \"REF\", ... }, got %s", describe(t.bases))
+      end
+      local keys = {}
+      for k in pairs(t.bases) do keys[#keys + 1] = k end
+      tsort(keys, function(a, b) return tostring(a) < tostring(b) end)
+      for _, k in ipairs(keys) do
+        local to = t.bases[k]
+        if type(k) ~= "string" or not valid_ref(k) then
+          tfail(ctx, "'bases': %s is not a registry reference", type(k) == "string" and sfmt("'%s'", shown(k)) or describe(k))
+        end
+        if not handles[to] and not (type(to) == "string" and (to == "scratch" or valid_ref(to))) then
+          tfail(ctx, "'bases' [\"%s\"] must be an image or rootfs handle, a registry reference or \"scratch\", got %s",
+                k, describe(to))
+        end
+        if to == k then tfail(ctx, "'bases' [\"%s\"] replaces the reference with itself", k) end
+        if not bases_map[k] then bases_map[k] = { to = to, why = sfmt("%s:%d", pos.file, pos.line) } end
+      end
     end
   end
   if type(name) ~= "string" then
@@ -2185,6 +2367,15 @@ return function(c)
   cfg.search[#cfg.search + 1] = cfg.libroot
   vars_proxy = make_vars(cfg.vars)
   base = make_base()
+  bases_map = {}
+  for k, v in pairs(cfg.bases) do
+    if not valid_ref(k) then error(diag({ sfmt("--base %s=%s: '%s' is not a registry reference", k, v, shown(k)) }), 0) end
+    if v ~= "scratch" and not valid_ref(v) then
+      error(diag({ sfmt("--base %s=%s: '%s' is not a registry reference (or \"scratch\")", k, v, shown(v)) }), 0)
+    end
+    if v == k then error(diag({ sfmt("--base %s=%s replaces the reference with itself", k, v) }), 0) end
+    bases_map[k] = { to = v, why = "--base" }
+  end
 
   local text, err = cfg.text, nil -- cfg.text: a converted compose file
   if not text then text, err = read_text(cfg.path) end

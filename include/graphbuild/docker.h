@@ -11,6 +11,7 @@
 
 struct uv_loop_s;
 struct docker;
+struct healthcheck;
 
 struct docker_image {
 	char *id;              /* "sha256:..." */
@@ -80,7 +81,8 @@ struct docker_port {
 };
 
 /* A container to create, or an image config to commit (then only cmd,
- * entrypoint, env, workdir, user, expose and labels are used). */
+ * entrypoint, env, workdir, user, expose, volumes, stop_signal, healthcheck
+ * and labels are used). */
 struct docker_spec {
 	const char *name;      /* container name, or NULL */
 	const char *image;
@@ -104,6 +106,10 @@ struct docker_spec {
 	size_t nports;
 	int *expose;
 	size_t nexpose;
+	char **volumes;        /* Config.Volumes: mount points */
+	size_t nvolumes;
+	const char *stop_signal; /* NULL: the image's */
+	const struct healthcheck *healthcheck; /* NULL: the image's (graph.h) */
 	const char *restart;   /* NULL: "no" */
 	int stop_timeout;      /* -1: engine default */
 	int init;              /* HostConfig.Init: the engine's init as PID 1 */
@@ -143,6 +149,11 @@ int docker_image_push(struct docker *d, const char *repo, const char *tag, const
                       docker_status_fn status, void *statusarg, docker_cb cb, void *arg);
 /* POST /images/create?fromSrc=-: id = the new image ID. */
 int docker_image_import(struct docker *d, const char *repo, const char *tag, docker_read_fn rd, void *rdarg, docker_cb cb, void *arg);
+/* The same with Dockerfile-style changes ("LABEL k=v"; NULL-terminated, or
+ * NULL) applied to the imported image's config. */
+int docker_image_import_changes(struct docker *d, const char *repo, const char *tag,
+                                const char *const *changes, docker_read_fn rd, void *rdarg,
+                                docker_cb cb, void *arg);
 /* POST /build with a context tar; out gets each output line; id = image ID. query is
  * the already-encoded query string (t=..&dockerfile=..&target=..&buildargs=..). */
 int docker_build(struct docker *d, const char *query, docker_read_fn rd, void *rdarg,

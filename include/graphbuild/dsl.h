@@ -14,6 +14,7 @@ struct dsl_opts {
 	const char *text;            /* the stack's text, if not to be read from file
 	                                (a converted compose file); errors still name file */
 	size_t len;
+	const struct kvlist *bases;  /* --base REF=IMAGE: build on IMAGE where REF is named */
 };
 
 /* Loads and validates a stack. Returns the stack (free with dsl_free), or NULL

@@ -63,12 +63,23 @@ struct image {
 	char *workdir, *user;   /* NULL: unset */
 	int *expose;
 	size_t nexpose;
+	struct strlist volumes; /* VOLUME: mount points (absolute) */
+	char *stop_signal;      /* NULL: unset */
+	struct healthcheck *healthcheck; /* NULL: unset (inherited) */
 	char *context;          /* absolute, normalised */
 	char *context_rel;      /* as written (for messages) */
 	struct strlist ignore;  /* extra patterns on top of <context>/.dockerignore */
 	char *dockerfile;       /* adoption mode: path relative to context */
 	char *target;
 	struct kvlist args;
+};
+
+/* An image's HEALTHCHECK as the image config holds it: test[0] is CMD,
+ * CMD-SHELL or NONE; a duration or retries of 0 is the engine's default. */
+struct healthcheck {
+	struct strlist test;
+	long long interval_ms, timeout_ms, start_period_ms;
+	int retries;
 };
 
 struct rootfs {
@@ -79,6 +90,7 @@ struct rootfs {
 	struct strlist inputs_rel;
 	char *inputs_root;      /* inputs and the tar are opened beneath it (jail.h), or NULL */
 	char *epoch;            /* free-form string that, changed, forces a rebuild */
+	int empty;              /* "scratch": no files (neither tar nor command) */
 };
 
 enum probe_kind { PROBE_NONE, PROBE_TCP, PROBE_HTTP, PROBE_EXEC, PROBE_LOG };
@@ -117,6 +129,7 @@ struct service {
 	int init;               /* run an init (the engine's docker-init) as PID 1 */
 	char *restart;          /* NULL: "no" */
 	int stop_timeout;       /* seconds; -1: engine default */
+	char *stop_signal;      /* NULL: the image's */
 };
 
 struct node {
@@ -130,6 +143,7 @@ struct node {
 		struct service service;
 	} u;
 	char *ref;              /* NODE_REF: the reference as written */
+	char *base_for;         /* used instead of these references (--base, bases): "REF (why)", ... */
 
 	/* graph bookkeeping, filled by graph_check */
 	struct node **in;       /* nodes this one needs */

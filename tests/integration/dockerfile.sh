@@ -68,9 +68,16 @@ for d in "$top"/tests/dockerfile/oracle-*/; do
 	{ echo "project \"gbdf$$$name\""; "$DRV" --lua "$s/Dockerfile" ${target:+--target "$target"} --prefix app; } >"$s/stack.lua" 2>"$w/$name.conv" ||
 		{ fail "$name: converts ($(cat "$w/$name.conv"))"; continue; }
 	rm -f "$s/Dockerfile.out"
+	vols=$(docker volume ls -q | sort)
 	if ! (cd "$s" && "$GB" build >"$w/$name.gb" 2>&1); then
 		fail "$name: graphbuild builds it ($(tail -5 "$w/$name.gb"))"
 		continue
+	fi
+	# steps on a base with VOLUME get anonymous volumes; none may outlive them
+	if [ "$(docker volume ls -q | sort)" = "$vols" ]; then
+		pass "$name: the build leaves no volume behind"
+	else
+		fail "$name: the build leaves no volume behind: $(comm -13 <(echo "$vols") <(docker volume ls -q | sort) | tr '\n' ' ')"
 	fi
 	ours="gbdf$$$name/app:latest"
 	listing "gbdf-oracle/$name" >"$w/$name.fs.classic"

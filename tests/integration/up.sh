@@ -412,4 +412,46 @@ fi
 "$GB" down -t 0 >/dev/null 2>&1
 cd /
 
+# 14. An image's healthcheck (3/7: HEALTHCHECK) is the default probe of its
+# services, decided by the probe's result, not by timing: a healthcheck that
+# fails makes `up` fail before the dependent exists; one that passes lets it
+# start; health = false turns it off (and "healthy" then has nothing to wait
+# for). The image's stop_signal is what down sends; a service's own wins.
+v=$w/s7
+mkdir -p "$v/out"
+cp "$bbtar" "$v/base.tar"
+stack7() { # the db healthcheck's test
+	cat >"$v/stack.lua" <<EOF
+project "${P}h"
+local base = image "base" { from = rootfs { tar = "base.tar" } }
+local app = image "app" { from = base, stop_signal = "SIGUSR1",
+  healthcheck = { "CMD-SHELL", "$1", interval = "100ms", timeout = "2s", retries = 1, start_period = "100ms" } }
+service "db" { image = app, volumes = { "./out:/out" },
+  command = "trap 'echo got-usr1 > /out/sig; exit 0' USR1; while :; do sleep 0.1; done" }
+service "api" { image = app, depends_on = { db = "healthy" }, stop_signal = "SIGINT", command = "exec sleep 3600" }
+EOF
+}
+cd "$v"
+stack7 "test -f /nonexistent"
+timeout 120 "$GB" up -t 0 >"$w/hc1.out" 2>&1
+rc=$?
+check "a failing image healthcheck fails up (exit 1), the dependent never created" \
+	[ $rc = 1 -a -z "$(docker ps -aq --filter name=${P}h-api)" ] || sed 's/^/#   /' "$w/hc1.out" | tail -5
+"$GB" down -t 0 >/dev/null 2>&1
+stack7 "test -f /etc/passwd"
+timeout 120 "$GB" up -t 0 >"$w/hc2.out" 2>&1
+check "a passing image healthcheck: up starts the dependent" \
+	[ "$(docker inspect -f '{{.State.Status}}' "${P}h-api" 2>/dev/null)" = running ] || sed 's/^/#   /' "$w/hc2.out" | tail -5
+check "the service's stop_signal is in its container" \
+	[ "$(docker inspect -f '{{.Config.StopSignal}}' "${P}h-api" 2>/dev/null)" = SIGINT ]
+timeout 120 "$GB" down -t 10 >"$w/hc3.out" 2>&1
+check "down sends the image's stop_signal" grep -qx got-usr1 "$v/out/sig" || sed 's/^/#   /' "$w/hc3.out" | tail -3
+sed -i 's/^service "db" { image = app,/service "db" { image = app, health = false,/' stack.lua
+timeout 120 "$GB" plan >"$w/hc4.out" 2>&1
+rc=$?
+check "health = false: \"healthy\" has no probe to wait for (exit 2)" \
+	[ $rc = 2 ] && grep -q 'healthy' "$w/hc4.out" || sed 's/^/#   /' "$w/hc4.out" | tail -3
+"$GB" down -t 0 >/dev/null 2>&1
+cd /
+
 done_tests

@@ -26,15 +26,25 @@ for d in tests/compose/*/; do
 		export DOCKER_HOST=unix:///nonexistent/graphbuild-test.sock NO_COLOR=1
 		if [ -f test.env ]; then set -a; . ./test.env; set +a; fi
 		"$GB" -f "$f" plan --json >../direct.json 2>../direct.err || { echo "plan -f $f failed:"; cat ../direct.err; exit 1; }
+		"$GB" -f "$f" --base busybox:1.36=mirror.local/bb:1 plan --json >../direct-base.json 2>../direct.err ||
+			{ echo "plan -f $f --base failed:"; cat ../direct.err; exit 1; }
 		rm -rf .graphbuild
 		"$GB" import -f "$f" 2>../import.err || { echo "import failed:"; cat ../import.err; exit 1; }
 		"$GB" plan --json >../imported.json 2>../imported.err || { echo "plan of stack.lua failed:"; cat ../imported.err; exit 1; }
+		"$GB" --base busybox:1.36=mirror.local/bb:1 plan --json >../imported-base.json 2>../imported.err ||
+			{ echo "plan --base of stack.lua failed:"; cat ../imported.err; exit 1; }
 		if "$GB" import -f "$f" 2>/dev/null; then echo "import overwrote stack.lua without --force"; exit 1; fi
 		"$GB" import -f "$f" --force 2>/dev/null || { echo "import --force failed"; exit 1; }
 	) >"$tmp/log" 2>&1
 	if [ $? != 0 ]; then no "$name: $(cat "$tmp/log")"; rm -rf "$tmp"; continue; fi
 	if diff -u "$tmp/direct.json" "$tmp/imported.json" >"$tmp/diff"; then ok "$name: same plan through -f $f and through import"
 	else no "$name: plans differ"; cat "$tmp/diff"; fi
+	# --base: the same substitution both ways, and shown
+	if diff -u "$tmp/direct-base.json" "$tmp/imported-base.json" >"$tmp/diff" &&
+		grep -q '"name": "mirror.local/bb:1", .*"base_for": "busybox:1.36 (--base)"' "$tmp/direct-base.json" &&
+		! grep -q '"name": "busybox:1.36"' "$tmp/direct-base.json"; then
+		ok "$name: --base busybox:1.36=... substitutes through -f $f and through import alike"
+	else no "$name: --base"; cat "$tmp/diff" "$tmp/direct-base.json"; fi
 	if [ -f "$d/expect.lua" ] && diff -u "$d/expect.lua" "$tmp/$name/stack.lua" >"$tmp/diff"; then ok "$name: import writes expect.lua"
 	else no "$name: import output differs from expect.lua"; cat "$tmp/diff" 2>/dev/null; fi
 	rm -rf "$tmp"

@@ -225,7 +225,13 @@ int main(void)
 	r = conv("hc2.yml", &e);
 	T("healthcheck CMD with $$", has(r, "exec { \"pg_isready\", \"-U\", \"$USER\", retries = 5 }"));
 	T("healthcheck CMD-SHELL", has(r, "exec { \"/bin/sh\", \"-c\", \"curl -f x || exit 1\" }"));
-	T("healthcheck NONE and disable: no probe", r && strstr(r, "health =") && !strstr(strstr(r, "service \"c\""), "health ="));
+	{
+		const char *sc = r ? strstr(r, "service \"c\"") : NULL, *sd = r ? strstr(r, "service \"d\"") : NULL;
+		const char *hc = sc ? strstr(sc, "health = false") : NULL;
+		/* health = false: not even the image's HEALTHCHECK */
+		T("healthcheck NONE and disable: no probe", sc && sd && hc && hc < sd && strstr(sd, "health = false") &&
+		  !strstr(sd, "exec {"));
+	}
 	free(r);
 
 	put("Dockerfile", "FROM busybox AS base\nRUN echo a\nFROM base AS prod\nARG A\nRUN echo $A > /a\n"

@@ -66,10 +66,12 @@ static char *errbuf; /* stderr of the last load */
 
 /* Loads root/dir/stack.lua from inside root/dir (so positions read
  * "stack.lua:N"), capturing stderr into errbuf. */
+static const struct kvlist *load_bases; /* --base for the next load_opts */
+
 static struct stack *load_opts(const char *dir, const char *text, const struct kvlist *vars,
                                const struct kvlist *secrets)
 {
-	struct dsl_opts o = {"stack.lua", vars, secrets, NULL, 0};
+	struct dsl_opts o = {"stack.lua", vars, secrets, NULL, 0, load_bases};
 	char *d = path_join(root, dir), tmpl[] = "/tmp/gbtest-errXXXXXX";
 	struct stack *s;
 	int fd, saved;
@@ -707,6 +709,110 @@ static void test_services(void)
 	      "graphbuild: stack.lua:1: log probe: 'retries' must be a whole number of at least 1, got 0\n");
 }
 
+/* Image config settings of issue 3/7 (VOLUME, STOPSIGNAL, HEALTHCHECK), the
+ * empty image "scratch", and the default probe a service takes from its
+ * image's healthcheck. */
+static void test_image_config(void)
+{
+	struct stack *s;
+	struct node *n, *m;
+
+	s = load("ic",
+	         "local base = image \"base\" { from = \"scratch\", volumes = { \"/data\" }, stop_signal = \"SIGINT\",\n"
+	         "  healthcheck = { \"CMD\", \"/check\", \"-q\", interval = \"5s\", retries = 2 } }\n"
+	         "local mid = image \"mid\" { from = base, stop_signal = \"9\" }\n"
+	         "local off = image \"off\" { from = mid, healthcheck = { \"NONE\" } }\n"
+	         "local sh = image \"sh\" { from = \"scratch\", healthcheck = \"test -f /ready\" }\n"
+	         "service \"a\" { image = mid }\n"
+	         "service \"b\" { image = off }\n"
+	         "service \"c\" { image = mid, health = tcp(80) }\n"
+	         "service \"d\" { image = mid, health = false, stop_signal = \"SIGQUIT\" }\n"
+	         "service \"e\" { image = sh }\n"
+	         "service \"f\" { image = \"x\" }\n");
+	T("image config settings load", s != NULL);
+	if (!s) {
+		printf("# %s", errbuf);
+		return;
+	}
+	n = find(s, NODE_IMAGE, "base");
+	m = find(s, NODE_ROOTFS, "scratch");
+	T("from = \"scratch\" is the empty rootfs, once", n && m && n->u.image.parent == m && m->u.rootfs.empty &&
+	  !m->u.rootfs.tar && !m->u.rootfs.command && find(s, NODE_IMAGE, "sh")->u.image.parent == m);
+	T("volumes", n && LIST(&n->u.image.volumes, "/data"));
+	S("stop_signal", n ? n->u.image.stop_signal : NULL, "SIGINT");
+	T("healthcheck", n && n->u.image.healthcheck && LIST(&n->u.image.healthcheck->test, "CMD", "/check", "-q") &&
+	  n->u.image.healthcheck->interval_ms == 5000 && n->u.image.healthcheck->retries == 2 &&
+	  n->u.image.healthcheck->timeout_ms == 0 && n->u.image.healthcheck->start_period_ms == 0);
+	n = find(s, NODE_IMAGE, "sh");
+	T("a healthcheck string is CMD-SHELL", n && n->u.image.healthcheck &&
+	  LIST(&n->u.image.healthcheck->test, "CMD-SHELL", "test -f /ready"));
+	n = find(s, NODE_SERVICE, "a");
+	T("the default probe: the nearest image's healthcheck", n && n->u.service.health.kind == PROBE_EXEC &&
+	  LIST(&n->u.service.health.argv, "/check", "-q") && n->u.service.health.interval_ms == 5000 &&
+	  n->u.service.health.retries == 2 && n->u.service.health.timeout_ms == 1000 &&
+	  n->u.service.health.start_period_ms == 30000);
+	n = find(s, NODE_SERVICE, "b");
+	T("healthcheck NONE: no default probe", n && n->u.service.health.kind == PROBE_NONE);
+	n = find(s, NODE_SERVICE, "c");
+	T("the service's own probe wins", n && n->u.service.health.kind == PROBE_TCP);
+	n = find(s, NODE_SERVICE, "d");
+	T("health = false: no probe", n && n->u.service.health.kind == PROBE_NONE);
+	S("service stop_signal", n ? n->u.service.stop_signal : NULL, "SIGQUIT");
+	n = find(s, NODE_SERVICE, "e");
+	T("CMD-SHELL probe under /bin/sh -c", n && LIST(&n->u.service.health.argv, "/bin/sh", "-c", "test -f /ready"));
+	n = find(s, NODE_SERVICE, "f");
+	T("a registry reference gives no default probe", n && n->u.service.health.kind == PROBE_NONE &&
+	  !n->u.service.stop_signal);
+	dsl_free(s);
+
+	FAILS_HAS("bad stop_signal", "ic1", "image \"a\" { from = \"x\", stop_signal = \"SIGFOO\" }\n",
+	          "'stop_signal' must be a signal name such as \"SIGINT\" or a number (1-64), got 'SIGFOO'");
+	FAILS_HAS("volumes must be absolute", "ic2", "image \"a\" { from = \"x\", volumes = { \"data\" } }\n",
+	          "'volumes' item 1 must be an absolute path, got 'data'");
+	FAILS_HAS("healthcheck kind", "ic3", "image \"a\" { from = \"x\", healthcheck = { \"RUN\", \"x\" } }\n",
+	          "'healthcheck' must start with \"CMD\", \"CMD-SHELL\" or \"NONE\", got 'RUN'");
+	FAILS_HAS("healthcheck option", "ic4", "image \"a\" { from = \"x\", healthcheck = { \"CMD\", \"x\", every = 1 } }\n",
+	          "'healthcheck': unknown option 'every'");
+	FAILS_HAS("healthcheck CMD-SHELL arity", "ic5", "image \"a\" { from = \"x\", healthcheck = { \"CMD-SHELL\", \"a\", \"b\" } }\n",
+	          "CMD-SHELL takes one command string");
+	FAILS_HAS("scratch is no service image", "ic6", "service \"a\" { image = \"scratch\" }\n",
+	          "'image' = \"scratch\" is the empty image, which only an image's 'from' can name");
+	FAILS_HAS("an image named scratch", "ic7", "image \"scratch\" { from = \"x\" }\nimage \"b\" { from = \"scratch\" }\n",
+	          "\"scratch\" is the empty image, but the image \"scratch\" at stack.lua:1 has that name");
+	{
+		/* python:3.11-slim's --base wins over the stack's */
+		char *bk[] = {"node:20", "python:3.11-slim"}, *bv[] = {"mirror.local/node:20", "busybox:1.36"};
+		struct kvlist cli = {2, bk, bv};
+
+		load_bases = &cli;
+		s = load("bs", "local py = image \"py\" { from = \"busybox:1.36\" }\n"
+		         "project { \"bs\", bases = { [\"python:3.11-slim\"] = py, [\"ruby:3\"] = py } }\n"
+		         "local a = image \"a\" { from = \"python:3.11-slim\" }\n"
+		         "local b = image \"b\" { from = \"ruby:3\" }\n"
+		         "local c = image \"c\" { from = \"node:20\" }\n"
+		         "service \"d\" { image = \"ruby:3\" }\n");
+		load_bases = NULL;
+		T("bases load", s != NULL);
+		if (s) {
+			struct node *bb = find(s, NODE_REF, "busybox:1.36"), *py = find(s, NODE_IMAGE, "py");
+			T("--base wins over the stack's bases", find(s, NODE_IMAGE, "a")->u.image.parent == bb &&
+			  !find(s, NODE_REF, "python:3.11-slim"));
+			T("bases: a handle, for images and services", find(s, NODE_IMAGE, "b")->u.image.parent == py &&
+			  find(s, NODE_SERVICE, "d")->u.service.image == py);
+			T("--base: a reference", find(s, NODE_IMAGE, "c")->u.image.parent == find(s, NODE_REF, "mirror.local/node:20"));
+			S("the substitute says what it stands for", bb ? bb->base_for : NULL, "python:3.11-slim (--base)");
+			S("once per reference", py ? py->base_for : NULL, "ruby:3 (stack.lua:2)");
+			dsl_free(s);
+		}
+	}
+	FAILS_HAS("bases: a bad reference", "bs1", "project { \"x\", bases = { [\"Bad Ref\"] = \"busybox\" } }\n",
+	          "'bases': 'Bad Ref' is not a registry reference");
+	FAILS_HAS("bases: a bad substitute", "bs2", "project { \"x\", bases = { [\"a:1\"] = 42 } }\n",
+	          "'bases' [\"a:1\"] must be an image or rootfs handle, a registry reference or \"scratch\", got a number");
+	FAILS_HAS("service bad stop_signal", "ic8", "service \"a\" { image = \"x\", stop_signal = 99 }\n",
+	          "'stop_signal' must be a signal name such as \"SIGINT\" or a number (1-64), got a number");
+}
+
 static void test_secrets(void)
 {
 	struct kvlist cli = {0};
@@ -862,7 +968,7 @@ static void test_errors(void)
 	S("shebang keeps lines", errbuf, "graphbuild: stack.lua:2: line 2\n");
 	dsl_free(s);
 	{
-		struct dsl_opts o = {"/nonexistent/stack.lua", NULL, NULL, NULL, 0};
+		struct dsl_opts o = {"/nonexistent/stack.lua", NULL, NULL, NULL, 0, NULL};
 		int fd, saved;
 		char tmpl[] = "/tmp/gbtest-errXXXXXX";
 		size_t n;
@@ -1112,7 +1218,7 @@ static void test_bad_input(void)
 		fatal("mkfifo:");
 	FAILS("read of a fifo", "bi-fifo", NULL, "graphbuild: stack.lua:1: read: 'fifo' is not a regular file\n");
 	{
-		struct dsl_opts o = {"fifo", NULL, NULL, NULL, 0};
+		struct dsl_opts o = {"fifo", NULL, NULL, NULL, 0, NULL};
 		int fd, saved;
 
 		if (chdir(dir) < 0)
@@ -1205,6 +1311,7 @@ int main(int argc, char **argv)
 	test_rootfs_refs_dedupe();
 	test_keys_and_types();
 	test_services();
+	test_image_config();
 	test_secrets();
 	test_sandbox();
 	test_errors();

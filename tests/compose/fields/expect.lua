@@ -18,16 +18,19 @@ service "api" { -- compose.yaml:5
   labels = { tier = "api" }, -- compose.yaml:25
   health = exec { "/bin/sh", "-c", "wget -q -O- localhost:80 || exit 1", interval = "2s" }, -- compose.yaml:28
   aliases = { "api-alias" }, -- compose.yaml:30
+  stop_signal = "SIGTERM", -- compose.yaml:33
   env = { MODE = "dev", EMPTY = "fallback", HOME_FROM_HOST = "from-host" },
 }
 
 service "quiet" { -- compose.yaml:34
   image = "busybox:1.36", -- compose.yaml:35
   entrypoint = {}, -- compose.yaml:37
+  health = false, -- compose.yaml:39: NONE
 }
 
 service "nocheck" { -- compose.yaml:40
   image = "busybox:1.36", -- compose.yaml:41
+  health = false, -- compose.yaml:43: disable
 }
 
 service "tool" { -- compose.yaml:44
