@@ -111,6 +111,7 @@ static void job_cancel(struct sched_job *sj, void *arg)
 	 * engine ends a pull or build whose client went away) and its files. */
 	docker_cancel_for(j->b->d, j);
 	registry_cancel_for(j->b->r, j);
+	share_cancel(j); /* waiting for another job's step: stops at the next wake */
 }
 
 /* The second signal: no time for the engine. Kill the process groups and
@@ -151,6 +152,7 @@ struct build *build_new(struct stack *s, struct docker *d, struct state *st, str
 	b->st = st;
 	b->p = p;
 	build_owner(b->owner, sizeof b->owner);
+	share_init(b);
 	return b;
 }
 
@@ -233,6 +235,7 @@ void build_free(struct build *b)
 		free(j);
 	}
 	free(b->v);
+	share_free(b);
 	free(b);
 }
 

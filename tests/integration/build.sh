@@ -531,4 +531,57 @@ podrun='^$'; podtest='! test -e /run'
 checked "no secret mount point, and no directory made for one, in any layer" || grep -E 'etok|ftok|run|graphbuild' "$w/save-s/names" | sed 's/^/#   /'
 [ "$(ncontainers)" = 0 ]; checked "secret steps leave no container"
 
+# 26. one build of a step key in flight: three images from one base start
+#     with the same run step (the same key), then differ. With -j 4 the
+#     three jobs reach it at once; one runs it, the other two wait for it
+#     ("waits for the same step of ...") and go on from its image. The step
+#     blocks until /go exists, which the test makes only once both others
+#     wait (their progress lines), or once a second container of the step has
+#     started (the step executed twice: the failure this checks for), or
+#     after a bound that only stops a hang. Counted from the engine's start
+#     events of containers made from the base image: exactly one.
+sh=$w/share; mkdir -p "$sh/src"; cp "$bbtar" "$sh/base.tar"; echo "b-$$" >"$sh/src/f"
+cat >"$sh/stack.lua" <<EOF
+project "${P}x"
+local base = image "base" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "x$$" } }
+local shared = "echo shared-$$; while [ ! -e /go ]; do sleep 0.05; done"
+image "a" { from = base, run(shared), run "echo a > /a" }
+image "b" { from = base, run(shared), copy { "src/f", to = "/b" } }
+image "c" { from = base, run(shared), run "echo c > /c" }
+EOF
+(cd "$sh" && "$GB" build base --progress quiet >/dev/null 2>&1) # the base first: only the step is raced
+bkey=$( (cd "$sh" && "$GB" plan --json 2>/dev/null) | python3 -c 'import json,sys; print([i["key"] for i in json.load(sys.stdin)["images"] if i["name"]=="base"][0])')
+ev=$w/share.events; : >"$ev"
+docker events --filter type=container --filter event=start --filter "label=graphbuild.build=${P}x" \
+	--format '{{.ID}} {{.Actor.Attributes.image}}' >"$ev" & evpid=$!
+(cd "$sh" && timeout 300 "$GB" build -j 4 --progress plain --json >"$w/share.json" 2>"$w/share.log"; echo $? >"$w/share.rc") &
+bpid=$!
+for _ in $(seq 600); do # bound only (60 s)
+	[ "$(grep -c 'waits for the same step of' "$w/share.log")" -ge 2 ] && break
+	[ "$(grep -c "graphbuild-cache:$bkey" "$ev")" -ge 2 ] && break
+	[ -e "$w/share.rc" ] && break
+	sleep 0.1
+done
+nwait=$(grep -c 'waits for the same step of' "$w/share.log")
+released=
+while [ ! -e "$w/share.rc" ]; do # let every started step finish (the bound is timeout 300)
+	for cid in $(grep "graphbuild-cache:$bkey" "$ev" | cut -d' ' -f1); do
+		case " $released " in *" $cid "*) continue ;; esac
+		docker exec "$cid" touch /go 2>/dev/null && released="$released $cid"
+	done
+	sleep 0.1
+done
+wait $bpid; kill $evpid 2>/dev/null; wait $evpid 2>/dev/null
+runs=$(grep -c "graphbuild-cache:$bkey" "$ev")
+echo "# shared step: $runs container(s) of it started, $nwait job(s) waited"
+[ "$(cat "$w/share.rc")" = 0 ] && [ "$runs" = 1 ] && [ "$(grep -c "^\[[abc] step 1/2\] shared-$$\$" "$w/share.log")" = 1 ]
+checked "three images with the same first step: it runs once (-j 4)" || sed 's/^/#   /' "$w/share.log"
+[ "$nwait" = 2 ] && [ "$(grep -cE '^\[[abc] step 1/2\] shared: run "echo shared-' "$w/share.log")" = 2 ] &&
+	python3 -c 'import json,sys; im={i["name"]: i for i in json.load(open(sys.argv[1]))["images"]}; sys.exit(sorted(im[n].get("shared_steps", 0) for n in "abc") != [0, 1, 1])' "$w/share.json"
+checked "the two others wait for it and say so (progress, --json shared_steps)" || sed 's/^/#   /' "$w/share.log" "$w/share.json"
+[ "$(engine_run "${P}x/a" cat /a)" = a ] && [ "$(engine_run "${P}x/b" cat /b)" = "b-$$" ] && [ "$(engine_run "${P}x/c" cat /c)" = c ] &&
+	engine_run "${P}x/b" test -e /go
+checked "each goes on from the shared step's image to its own steps"
+[ "$(ncontainers)" = 0 ]; checked "a shared step leaves no container"
+
 done_tests
