@@ -5,7 +5,9 @@
  *   REF     pull, inspect (ref_id, WorkingDir, User)
  *   ROOTFS  [sh -c command > $out, tar $out] import (root entry 0755 root:root),
  *           create+commit with labels
- *   IMAGE   longest existing prefix of step images, then per step:
+ *   IMAGE   longest existing prefix of step images, then per step (a run,
+ *           copy or copy-from whose key another job of the run builds: wait
+ *           for it and take its image, build_share.c):
  *             run   create, start, logs+wait, commit, remove
  *                   (with secrets: create idling, start, exec place links,
  *                    exec the step, exec remove links, commit, remove)
