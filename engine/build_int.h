@@ -174,8 +174,10 @@ void share_done(struct bjob *j);
 void share_release(struct bjob *j);
 /* j is cancelled: a waiting job stops at the next wake. */
 void share_cancel(struct bjob *j);
+/* The build's table and wake timer (on the docker client's loop). */
 void share_init(struct build *b);
-/* Frees the table and closes the timer (b is freed by its close callback). */
+/* Frees the table and closes the timer (freed by its close callback: the
+ * loop must run once more, as for the scheduler's handles). */
 void share_free(struct build *b);
 
 /* step_run.c */
