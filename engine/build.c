@@ -5,7 +5,9 @@
  *   REF     pull, inspect (ref_id, WorkingDir, User)
  *   ROOTFS  [sh -c command > $out, tar $out] import (root entry 0755 root:root),
  *           create+commit with labels
- *   IMAGE   longest existing prefix of step images, then per step:
+ *   IMAGE   longest existing prefix of step images, then per step (a run,
+ *           copy or copy-from whose key another job of the run builds: wait
+ *           for it and take its image, build_share.c):
  *             run   create, start, logs+wait, commit, remove
  *                   (with secrets: create idling, start, exec place links,
  *                    exec the step, exec remove links, commit, remove)
@@ -111,6 +113,7 @@ static void job_cancel(struct sched_job *sj, void *arg)
 	 * engine ends a pull or build whose client went away) and its files. */
 	docker_cancel_for(j->b->d, j);
 	registry_cancel_for(j->b->r, j);
+	share_cancel(j); /* waiting for another job's step: stops at the next wake */
 }
 
 /* The second signal: no time for the engine. Kill the process groups and
@@ -151,6 +154,7 @@ struct build *build_new(struct stack *s, struct docker *d, struct state *st, str
 	b->st = st;
 	b->p = p;
 	build_owner(b->owner, sizeof b->owner);
+	share_init(b);
 	return b;
 }
 
@@ -233,6 +237,7 @@ void build_free(struct build *b)
 		free(j);
 	}
 	free(b->v);
+	share_free(b);
 	free(b);
 }
 

@@ -88,12 +88,25 @@ struct bjob {
 	int pulled;              /* the image came from the remote cache */
 	/* prefix lookup */
 	struct keyset have;      /* the engine's keys when the job started */
+	/* one build of a step key in flight (build_share.c) */
+	size_t claim;            /* 1 + index in b->sh of the step this job builds, or 0 */
+	struct bjob *wait_for;   /* the job building steps[step]'s key for this one */
+	int woken;               /* on the wake list: next_step again at the next wake */
+	size_t nshared;          /* steps taken from another job's build */
 	/* spec storage for the current request */
 	struct docker_spec spec;
 	struct docker_mount *mounts;
 	size_t nmounts;
 	char **argv, **envv, **lk, **lv;
 	size_t nargv, nenvv, nl;
+};
+
+/* A step key a job of this run builds (owner) or has built (done). */
+struct shared_step {
+	char hex[33];
+	struct bjob *owner;      /* building it now, or NULL */
+	const char *by;          /* the node that built it (the stack's string) */
+	int done;                /* committed and tagged (step_ref(hex)) in this run */
 };
 
 struct build {
@@ -105,6 +118,10 @@ struct build {
 	struct bjob **v;
 	size_t n;
 	char owner[300];         /* "host:pid", graphbuild.owner of build containers */
+	struct shared_step *sh;  /* the step keys built in this run (build_share.c) */
+	size_t nsh;
+	uv_timer_t *wake;        /* re-runs next_step for woken waiters, from a fresh
+	                            iteration; freed in its close callback */
 };
 
 typedef void (*proc_done_fn)(struct bjob *j, long status, int sig);
@@ -145,6 +162,23 @@ void step_config(struct bjob *j, size_t i);
 void commit_step(struct bjob *j);
 void next_step(struct bjob *j);
 void on_listed(void *arg, const struct docker_result *r);
+
+/* build_share.c */
+/* Before j runs steps[step]: 1 when j is to build it (it claimed the key);
+ * 0 when another job of the run has built it (j took the image and went on
+ * to the next step) or is building it (j waits, next_step again on a wake). */
+int share_step(struct bjob *j);
+/* The claimed step is committed and tagged: later jobs take step_ref(hex). */
+void share_done(struct bjob *j);
+/* j stops (cleanup): it gives up its claim and its wait; waiters retry. */
+void share_release(struct bjob *j);
+/* j is cancelled: a waiting job stops at the next wake. */
+void share_cancel(struct bjob *j);
+/* The build's table and wake timer (on the docker client's loop). */
+void share_init(struct build *b);
+/* Frees the table and closes the timer (freed by its close callback: the
+ * loop must run once more, as for the scheduler's handles). */
+void share_free(struct build *b);
 
 /* step_run.c */
 void step_run(struct bjob *j);

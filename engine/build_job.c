@@ -219,6 +219,7 @@ void cleanup(struct bjob *j)
 	struct build *b = j->b;
 	size_t i;
 
+	share_release(j); /* a step it claimed and did not commit: a waiter builds it */
 	if (j->reported || j->inflight)
 		return;
 	if (j->cid || j->src_cid) {

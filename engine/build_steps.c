@@ -62,8 +62,10 @@ static void on_step_committed(void *arg, const struct docker_result *r)
 	if (!r->ok)
 		set_err(j, "%s:%d: commit step %zu: %s", j->n->u.image.steps[j->step].pos.file,
 		        j->n->u.image.steps[j->step].pos.line, j->step + 1, r->error);
-	else
+	else {
 		set_image(j, r->id);
+		share_done(j); /* tagged with the key: waiters take it */
+	}
 	if (stopped(j))
 		return cleanup(j);
 	remove_in_background(j, &j->cid);
@@ -117,12 +119,17 @@ void commit_step(struct bjob *j)
 void next_step(struct bjob *j)
 {
 	const struct image *im = &j->n->u.image;
+	enum step_kind kind;
 
 	j->stepping = 1;
 	if (stopped(j))
 		return cleanup(j);
 	if (j->step >= im->nsteps)
 		return step_final(j);
+	/* a step another job of this run builds or has built: not twice */
+	kind = im->steps[j->step].kind;
+	if ((kind == STEP_RUN || kind == STEP_COPY || kind == STEP_COPY_FROM) && !share_step(j))
+		return;
 	progress_step(j->t, (int)j->step + 1, j->n->kx->steps[j->step].desc);
 	switch (im->steps[j->step].kind) {
 	case STEP_RUN:

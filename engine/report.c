@@ -78,9 +78,12 @@ void report_build(struct ctx *c, struct opts *o, int rc, uint64_t t0)
 		buf_json_str(&b, n->kind == NODE_REF ? n->ref : n->name);
 		buf_adds(&b, ", \"key\": ");
 		buf_json_str(&b, n->keyhex);
-		buf_printf(&b, ", \"plan\": \"%s\", \"outcome\": \"%s\", \"seconds\": %.3f}",
+		buf_printf(&b, ", \"plan\": \"%s\", \"outcome\": \"%s\", \"seconds\": %.3f",
 		           plan_action_name(n->np->action), n->np->outcome ? n->np->outcome : "reused",
 		           (double)n->np->ms / 1000.0);
+		if (n->np->shared_steps) /* only then: the object is unchanged otherwise */
+			buf_printf(&b, ", \"shared_steps\": %zu", n->np->shared_steps);
+		buf_adds(&b, "}");
 	}
 	buf_printf(&b, "%s],\n  \"totals\": {\"built\": %zu, \"pulled\": %zu, \"reused\": %zu, "
 	           "\"failed\": %zu, \"not_run\": %zu}", k ? "\n  " : "", count[0], count[1], count[2],

@@ -31,6 +31,8 @@ struct node_plan {
 	 * "failed", "cancelled", "skipped" (NULL: not run), and how long */
 	const char *outcome;
 	long ms;
+	size_t shared_steps;    /* steps taken from another image's build in this
+	                         * run (one build of a step key in flight) */
 };
 
 const char *plan_action_name(enum plan_action a);

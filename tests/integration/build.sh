@@ -7,7 +7,8 @@
 # output, no engine, an unpullable reference), a rootfs command's / mode,
 # empty files under a low fd limit, an edit between plan and upload, a
 # reference's WorkingDir, failures naming node and line, secret mount points
-# absent from the image. Uses the suite's engine
+# absent from the image, a step key shared by three images built once (the
+# others wait; its failure, Ctrl-C while waiting). Uses the suite's engine
 # (DOCKER_HOST) or starts its own; GB_BUSYBOX_TAR or makes the busybox base.
 # Prints "ok N - name" lines and "N passed, M failed"; exit 1 on failure.
 set -uo pipefail
@@ -530,5 +531,95 @@ podrun='^$'; podtest='! test -e /run'
 	engine_run "${P}s/s" sh -c "! test -e /root/.etok && $podtest"
 checked "no secret mount point, and no directory made for one, in any layer" || grep -E 'etok|ftok|run|graphbuild' "$w/save-s/names" | sed 's/^/#   /'
 [ "$(ncontainers)" = 0 ]; checked "secret steps leave no container"
+
+# 26. one build of a step key in flight: three images from one base start
+#     with the same run step (the same key), then differ. With -j 4 the
+#     three jobs reach it at once; one runs it, the other two wait for it
+#     ("waits for the same step of ...") and go on from its image. The step
+#     blocks until /go exists, which the test puts into the running build
+#     containers only once both others wait (their progress lines), or once
+#     the step ran twice (its output twice: the failure this checks for), or
+#     after a bound that only stops a hang. Counted by the step's output and,
+#     where the engine's /events returns past events, by the start events of
+#     containers made from the base image: exactly one of each.
+sh=$w/share; mkdir -p "$sh/src"; cp "$bbtar" "$sh/base.tar"; echo "b-$$" >"$sh/src/f"
+cat >"$sh/stack.lua" <<EOF
+project "${P}x"
+local base = image "base" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "x$$" } }
+local shared = "echo shared-$$; while [ ! -e /go ]; do sleep 0.05; done"
+image "a" { from = base, run(shared), run "echo a > /a" }
+image "b" { from = base, run(shared), copy { "src/f", to = "/b" } }
+image "c" { from = base, run(shared), run "echo c > /c" }
+EOF
+(cd "$sh" && "$GB" build base --progress quiet >/dev/null 2>&1) # the base first: only the step is raced
+bkey=$( (cd "$sh" && "$GB" plan --json 2>/dev/null) | python3 -c 'import json,sys; print([i["key"] for i in json.load(sys.stdin)["images"] if i["name"]=="base"][0])')
+execs() { grep -c "^\[[abc] step 1/2\] shared-$$\$" "$w/share.log"; }
+t0=$(date +%s.%N)
+(cd "$sh" && timeout 300 "$GB" build -j 4 --progress plain --json >"$w/share.json" 2>"$w/share.log"; echo $? >"$w/share.rc") &
+bpid=$!
+for _ in $(seq 600); do # bound only (60 s)
+	[ "$(grep -c 'waits for the same step of' "$w/share.log")" -ge 2 ] && break
+	[ "$(execs)" -ge 2 ] && break
+	[ -e "$w/share.rc" ] && break
+	sleep 0.1
+done
+nwait=$(grep -c 'waits for the same step of' "$w/share.log")
+while [ ! -e "$w/share.rc" ]; do # let every started step finish (the bound is timeout 300)
+	for cid in $(docker ps -q --filter "label=graphbuild.build=${P}x" --filter status=running); do
+		docker exec "$cid" touch /go 2>/dev/null
+	done
+	sleep 0.1
+done
+wait $bpid
+t1=$(date +%s.%N)
+docker events --since "$t0" --until "$t1" --filter type=container --filter event=start \
+	--filter "label=graphbuild.build=${P}x" --format '{{.Actor.Attributes.image}}' >"$w/share.events"
+echo "# shared step: ran $(execs) time(s), $(grep -c "graphbuild-cache:$bkey" "$w/share.events") container(s) of it started; $nwait job(s) waited"
+[ "$(cat "$w/share.rc")" = 0 ] && [ "$(execs)" = 1 ]
+checked "three images with the same first step: it runs once (-j 4)" || sed 's/^/#   /' "$w/share.log"
+if [ -s "$w/share.events" ]; then
+	[ "$(grep -c "graphbuild-cache:$bkey" "$w/share.events")" = 1 ]; checked "the engine started one container of the shared step"
+else
+	skip "the engine started one container of the shared step" "the engine's /events returns no past container events"
+fi
+[ "$nwait" = 2 ] && [ "$(grep -cE '^\[[abc] step 1/2\] shared: run "echo shared-' "$w/share.log")" = 2 ] &&
+	python3 -c 'import json,sys; im={i["name"]: i for i in json.load(open(sys.argv[1]))["images"]}; sys.exit(sorted(im[n].get("shared_steps", 0) for n in "abc") != [0, 1, 1])' "$w/share.json"
+checked "the two others wait for it and say so (progress, --json shared_steps)" || sed 's/^/#   /' "$w/share.log" "$w/share.json"
+[ "$(engine_run "${P}x/a" cat /a)" = a ] && [ "$(engine_run "${P}x/b" cat /b)" = "b-$$" ] && [ "$(engine_run "${P}x/c" cat /c)" = c ] &&
+	engine_run "${P}x/b" test -e /go
+checked "each goes on from the shared step's image to its own steps"
+[ "$(ncontainers)" = 0 ]; checked "a shared step leaves no container"
+# ... and when the one running it fails, the waiters do not hang: each then
+# builds the step itself (here failing the same way), none is left waiting
+cat >"$sh/stack.lua" <<EOF
+project "${P}x"
+local base = image "base" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "x$$" } }
+local failing = "echo failing-$$; exit 3"
+image "a" { from = base, run(failing), run "echo a > /a" }
+image "b" { from = base, run(failing), copy { "src/f", to = "/b" } }
+image "c" { from = base, run(failing), run "echo c > /c" }
+EOF
+out=$(cd "$sh" && timeout 120 "$GB" build -j 4 --progress plain 2>&1); rc=$?
+[ $rc = 1 ] && [ "$(echo "$out" | grep -cE '^.*\[[abc]\] .*step 1/2 failed: run "echo failing-.*\(exit 3\)')" = 3 ] && [ "$(ncontainers)" = 0 ]
+checked "a failing shared step: every waiter builds it itself, fails cleanly, no container" || echo "$out" | sed 's/^/#   /'
+# ... and Ctrl-C while two jobs wait for the third's step: all stop at once
+cat >"$sh/stack.lua" <<EOF
+project "${P}x"
+local base = image "base" { from = rootfs { tar = "base.tar" }, env = { GBTEST = "x$$" } }
+local blocked = "echo blocked-$$; while [ ! -e /go ]; do sleep 0.05; done"
+image "a" { from = base, run(blocked) }
+image "b" { from = base, run(blocked) }
+image "c" { from = base, run(blocked) }
+EOF
+(cd "$sh" && exec "$GB" build -j 4 --progress plain >"$w/share-int.log" 2>&1) & bpid=$!
+for _ in $(seq 600); do [ "$(grep -c 'waits for the same step of' "$w/share-int.log")" -ge 2 ] && break; kill -0 $bpid 2>/dev/null || break; sleep 0.1; done # bound only
+nwait=$(grep -c 'waits for the same step of' "$w/share-int.log")
+kill -INT $bpid
+for _ in $(seq 300); do kill -0 $bpid 2>/dev/null || break; sleep 0.1; done # bound only (30 s), then a hang:
+kill -0 $bpid 2>/dev/null && { echo "# graphbuild still running 30 s after SIGINT"; kill -9 $bpid; }
+wait $bpid; rc=$?
+[ "$nwait" = 2 ] && [ $rc = 130 ] && [ "$(grep -cE '^\[[abc]\] cancelled' "$w/share-int.log")" = 3 ] && [ "$(ncontainers)" = 0 ] &&
+	[ "$(docker ps -aq --filter "label=graphbuild.build=${P}x" | grep -c .)" = 0 ]
+checked "SIGINT while waiting for a shared step: exit 130, all three cancelled, no container" || sed 's/^/#   /' "$w/share-int.log"
 
 done_tests
