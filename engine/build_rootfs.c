@@ -147,6 +147,8 @@ static void on_imported(void *arg, const struct docker_result *r)
 		set_image(j, r->id);
 	if (stopped(j))
 		return cleanup(j);
+	if (j->n->u.rootfs.empty) /* "scratch" was labelled by the import itself */
+		return succeed(j);
 	progress_step(j->t, 2, "label");
 	spec_reset(j);
 	push(&j->argv, &j->nargv, xstrdup("true"));
@@ -177,20 +179,6 @@ static ssize_t scratch_read(void *arg, char *buf, size_t n)
 /* The empty image is labelled as it is imported: a container made to label
  * it (as for other rootfs bases) would leave its command in the config, and
  * an image FROM scratch has none. */
-static void on_scratch_imported(void *arg, const struct docker_result *r)
-{
-	struct bjob *j = arg;
-
-	j->inflight--;
-	if (!r->ok)
-		set_err(j, "%s:%d: import: %s", j->n->pos.file, j->n->pos.line, r->error);
-	else
-		set_image(j, r->id);
-	if (stopped(j))
-		return cleanup(j);
-	succeed(j);
-}
-
 static void import_scratch(struct bjob *j)
 {
 	char *key = xasprintf("LABEL graphbuild.key=%s", j->n->keyhex);
@@ -213,7 +201,7 @@ static void import_scratch(struct bjob *j)
 	j->head_read = 1;
 	progress_step(j->t, 1, "import (empty)");
 	rc = docker_image_import_changes(j->b->d, KEY_CACHE_REPO, j->n->keyhex, changes, scratch_read, j,
-	                                 on_scratch_imported, j);
+	                                 on_imported, j);
 	free(key);
 	if (rc < 0) {
 		set_err(j, "cannot start a request to the engine");
