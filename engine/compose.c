@@ -884,7 +884,8 @@ static const char *depends_cond(struct conv *c, struct doc *d, yaml_node_t *n, c
 
 static int emit_build(struct conv *c, struct svc *sv, struct doc *d, yaml_node_t *bn)
 {
-	char *ctx = NULL, *dockerfile = NULL, *target = NULL, *sig, *handle = NULL, *err = NULL;
+	char *ctx = NULL, *dockerfile = NULL, *target = NULL, *sig, *handle = NULL, *err = NULL, *inl = NULL;
+	yaml_node_t *inl_node = NULL;
 	char **args = NULL;
 	size_t nargs = 0, i;
 	struct df_opts o = {0};
@@ -915,9 +916,9 @@ static int emit_build(struct conv *c, struct svc *sv, struct doc *d, yaml_node_t
 				if (map_or_list(c, d, v, "build.args", 1, &args, &nargs) < 0)
 					break;
 			} else if (!strcmp(k, "dockerfile_inline")) {
-				fail(c, d, v, "build.dockerfile_inline is not supported yet: write it to a file "
-				     "and name it with build.dockerfile");
-				break;
+				if (!(inl = str(c, d, v, "build.dockerfile_inline")))
+					break;
+				inl_node = v;
 			} else {
 				cwarn(d, v, "build.%s is not supported by graphbuild and is ignored", k);
 			}
@@ -927,6 +928,10 @@ static int emit_build(struct conv *c, struct svc *sv, struct doc *d, yaml_node_t
 			goto out;
 	} else {
 		fail(c, d, bn, "'build' must be a path or a mapping");
+		goto out;
+	}
+	if (inl && dockerfile) {
+		fail(c, d, inl_node, "build: dockerfile and dockerfile_inline exclude each other");
 		goto out;
 	}
 	if (!ctx)
@@ -939,7 +944,7 @@ static int emit_build(struct conv *c, struct svc *sv, struct doc *d, yaml_node_t
 	}
 	if (!dockerfile)
 		dockerfile = xstrdup("Dockerfile");
-	buf_printf(&lb, "%s\n%s\n%s", ctx, dockerfile, target ? target : "");
+	buf_printf(&lb, "%s\n%s\n%s\n%s", ctx, inl ? "" : dockerfile, inl ? inl : "", target ? target : "");
 	for (i = 0; i < nargs; i++)
 		buf_printf(&lb, "\n%s", args[i]);
 	sig = buf_take(&lb);
@@ -955,7 +960,8 @@ static int emit_build(struct conv *c, struct svc *sv, struct doc *d, yaml_node_t
 		char *prefix = xstrdup(sv->name), *path;
 		for (char *q = prefix; *q; q++)
 			*q = (char)tolower((unsigned char)*q);
-		path = path_join(ctx, dockerfile);
+		/* an inline one is named by where it is: FILE:LINE dockerfile_inline:N */
+		path = inl ? xasprintf("%s:%d dockerfile_inline", d->file, line_of(inl_node)) : path_join(ctx, dockerfile);
 		o.path = path;
 		o.context = ctx;
 		o.args = (const char *const *)args;
@@ -966,8 +972,10 @@ static int emit_build(struct conv *c, struct svc *sv, struct doc *d, yaml_node_t
 		/* path is relative to the compose file's directory, which need not be
 		 * the current one (-f sub/compose.yml): read it from there */
 		char *full = path[0] == '/' ? xstrdup(path) : path_join(c->docs[0]->dir, path), *text;
-		text = read_file(full, &o.len);
-		if (!text)
+		if (inl) {
+			text = xstrdup(inl);
+			o.len = strlen(text);
+		} else if (!(text = read_file(full, &o.len)))
 			err = xasprintf("%s: cannot read the Dockerfile: %s", full, strerror(errno));
 		free(full);
 		o.text = text;
@@ -994,6 +1002,7 @@ static int emit_build(struct conv *c, struct svc *sv, struct doc *d, yaml_node_t
 out:
 	free(ctx);
 	free(dockerfile);
+	free(inl);
 	free(target);
 	kv_free(args, nargs);
 	return c->err ? -1 : rc;

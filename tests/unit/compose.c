@@ -195,9 +195,21 @@ int main(void)
 	r = conv("envf.yml", &e);
 	T("a missing required env_file: file:line", !r && has(e, "envf.yml:4") && has(e, "nope.env"));
 	free(e);
-	put("inline.yml", "services:\n  a:\n    build:\n      dockerfile_inline: FROM x\n");
+	put("inline.yml", "services:\n  a:\n    build:\n      dockerfile_inline: |\n        FROM busybox:1.36\n"
+	    "        RUN echo ${GREETING:-hi} > /g\n        CMD [\"cat\", \"/g\"]\n");
 	r = conv("inline.yml", &e);
-	T("dockerfile_inline: refused with file:line", !r && has(e, "inline.yml:4"));
+	T("dockerfile_inline: converted, interpolated", r && has(r, "from = \"busybox:1.36\"") &&
+	  has(r, "run \"echo hi > /g\"") && has(r, "cmd = { \"cat\", \"/g\" }"));
+	free(r);
+	put("inline2.yml", "services:\n  a:\n    build:\n      dockerfile_inline: |\n        FROM busybox:1.36\n"
+	    "        FETCH x\n");
+	r = conv("inline2.yml", &e);
+	T("dockerfile_inline: an error names the compose file, line and the inline line",
+	  !r && has(e, "inline2.yml:4 dockerfile_inline:2: FETCH: unknown instruction"));
+	free(e);
+	put("inline3.yml", "services:\n  a:\n    build:\n      dockerfile: Dockerfile\n      dockerfile_inline: FROM x\n");
+	r = conv("inline3.yml", &e);
+	T("dockerfile and dockerfile_inline: refused", !r && has(e, "inline3.yml:5: build: dockerfile and dockerfile_inline exclude each other"));
 	free(e);
 	put("prof.yml", "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    profiles: [p]\n");
 	r = conv("prof.yml", &e);
