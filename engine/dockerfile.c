@@ -606,12 +606,16 @@ static int emit_run(struct conv *c, struct sstate *s, const struct df_instr *in,
 	static const char *const known[] = { "mount", "network" };
 	if (check_flags(c, in, known, LEN(known)) < 0) return -1;
 	struct words cache = { 0 }, sid = { 0 }, spath = { 0 };
-	int rc = 0;
+	int rc = 0, net_none = 0;
 	for (size_t i = 0; i < in->nflags; i++) {
 		const char *f = in->flags[i];
 		if (!strncmp(f, "network=", 8)) {
-			if (strcmp(f + 8, "default"))
-				{ rc = UNSUPPORTED(c, in, "--network=%s: steps run on the engine's default network)", f + 8); goto out; }
+			if (!strcmp(f + 8, "none"))
+				net_none = 1;
+			else if (!strcmp(f + 8, "host"))
+				{ rc = cerr(c, in->line, in->cmd, "--network=host is not granted: a step shares the build machine's network only with BuildKit's network.host entitlement, which graphbuild does not give"); goto out; }
+			else if (strcmp(f + 8, "default"))
+				{ rc = cerr(c, in->line, in->cmd, "--network=%s: expected default, none or host", f + 8); goto out; }
 			continue;
 		}
 		if (strncmp(f, "mount=", 6)) { rc = UNSUPPORTED(c, in, "--%s)", f); goto out; }
@@ -703,7 +707,7 @@ static int emit_run(struct conv *c, struct sstate *s, const struct df_instr *in,
 		ev.w = xreallocarray(ev.w, ev.n + 1, sizeof *ev.w);
 		ev.w[ev.n++] = xstrdup(s->args.v[i]);
 	}
-	int simple = !in->json && default_shell(s) && !cache.n && !sid.n && !ek.n;
+	int simple = !in->json && default_shell(s) && !cache.n && !sid.n && !ek.n && !net_none;
 	buf_adds(b, "  run ");
 	if (simple) {
 		buf_lua_str(b, text.data);
@@ -738,6 +742,8 @@ static int emit_run(struct conv *c, struct sstate *s, const struct df_instr *in,
 			}
 			buf_adds(b, " }");
 		}
+		if (net_none)
+			buf_adds(b, ", network = \"none\"");
 		buf_adds(b, " }");
 	}
 	buf_adds(b, ",\n");

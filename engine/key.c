@@ -289,6 +289,8 @@ static void step_self(const struct step *st, unsigned char out[16])
 	kw_kv(&w, 'e', &st->env);
 	/* secrets: only which ID is mounted where, never a value */
 	kw_kv(&w, 'x', &st->secrets);
+	if (st->network) /* added later: counts only when set, so old keys stay */
+		kw_str(&w, 'n', st->network);
 	kw_done(&w, out);
 }
 

@@ -384,6 +384,7 @@ void step_run(struct bjob *j)
 		push(&j->argv, &j->nargv, xstrdup("while :; do sleep 3600; done"));
 	}
 	j->spec.image = j->image;
+	j->spec.network = st->network; /* "none": RUN --network=none */
 	j->spec.entrypoint_set = 1; /* [] : the parent's entrypoint must not wrap the step */
 	own_labels(j, 1);
 	spec_fill(j);

@@ -528,6 +528,7 @@ static void conv_step(struct ctx *c, lua_State *L, int t, struct step *st)
 		qsort(st->cache.v, st->cache.n, sizeof(*st->cache.v), cmpstr);
 	field_kv(c, L, t, "env", &st->env);
 	field_kv(c, L, t, "secrets", &st->secrets);
+	st->network = field_str(c, L, t, "network");
 }
 
 static void conv_image(struct ctx *c, lua_State *L, int t, struct image *im)

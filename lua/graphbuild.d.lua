@@ -61,6 +61,7 @@
 ---@field [1] string|string[]
 ---@field cache? string[] Absolute paths kept between builds as cache mounts, never in the image.
 ---@field env? StringMap Environment for this step only.
+---@field network? "none"|"default" "none": the step runs without a network.
 ---@field secrets? table<string, string>|string[] `ID = "/abs/path"`, or a list of IDs mounted at /run/secrets/ID.
 
 ---The table form of `copy`: sources as list items.

@@ -879,7 +879,7 @@ local function new_step(s)
   return h
 end
 
-local run_schema = { cache = true, env = true, secrets = true }
+local run_schema = { cache = true, env = true, secrets = true, network = true }
 
 local function dsl_run(arg)
   local file, line = where()
@@ -916,6 +916,14 @@ local function dsl_run(arg)
     s.cache = list
   end
   if arg.env ~= nil then s.env = V.strmap(ctx, "env", arg.env) end
+  if arg.network ~= nil then
+    -- "none": no network at all (RUN --network=none); "default": as without
+    if arg.network ~= "none" and arg.network ~= "default" then
+      tfail(ctx, "'network' must be \"none\" or \"default\", got %s",
+            type(arg.network) == "string" and sfmt("'%s'", shown(arg.network)) or describe(arg.network))
+    end
+    if arg.network == "none" then s.network = "none" end
+  end
   if arg.secrets ~= nil then
     local sv = arg.secrets
     if not is_plain_table(sv) then

@@ -44,6 +44,7 @@ struct step {
 	struct strlist cache;   /* RUN: cache mount paths (sorted) */
 	struct kvlist env;      /* RUN: per-step env; ENV: the variables */
 	struct kvlist secrets;  /* RUN: secret ID -> mount path */
+	char *network;          /* RUN: "none", or NULL (the engine's default network) */
 };
 
 enum node_kind {

@@ -95,4 +95,18 @@ for d in "$top"/tests/dockerfile/oracle-*/; do
 		fail "$name: same config as the classic builder: $(tr '\n' '|' <"$w/$name.cfg.diff")"
 	fi
 done
+
+# RUN --network=none (BuildKit's; the classic builder has no such flag, so
+# no oracle): the step sees no interface but lo, the next one the default
+# network's too.
+n=$w/netnone
+mkdir -p "$n"
+printf 'FROM busybox:1.36\nRUN --network=none ls /sys/class/net > /none.txt\nRUN ls /sys/class/net > /default.txt\n' >"$n/Dockerfile"
+{ echo "project \"gbdfnet$$\""; "$DRV" --lua "$n/Dockerfile" --prefix app; } >"$n/stack.lua" 2>"$w/net.conv" &&
+	(cd "$n" && "$GB" build >"$w/net.gb" 2>&1)
+checked "RUN --network=none builds" || tail -5 "$w/net.gb" "$w/net.conv"
+c=$(docker create "gbdfnet$$/app:latest" true 2>/dev/null)
+check "RUN --network=none: only lo" [ "$(docker cp "$c:/none.txt" - 2>/dev/null | tar -xO | tr '\n' ' ')" = "lo " ]
+check "the next RUN: the default network" grep -qx eth0 <(docker cp "$c:/default.txt" - 2>/dev/null | tar -xO)
+[ -n "$c" ] && docker rm -f "$c" >/dev/null
 done_tests

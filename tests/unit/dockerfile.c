@@ -130,6 +130,12 @@ int main(int argc, char **argv)
 	  has("env { PATH = \"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\" },"));
 	T("FROM scratch: $PATH expands to the default", conv("FROM scratch\nENV PATH=/app:$PATH\n") == 0 &&
 	  has("env { PATH = \"/app:/usr/local/sbin:"));
+	T("RUN --network=none", conv("FROM busybox\nRUN --network=none true\nRUN --network=default true\n") == 0 &&
+	  has("run { \"true\", network = \"none\" },\n  run \"true\",\n"));
+	T("RUN --network=host refused", conv("FROM busybox\nRUN --network=host true\n") < 0 &&
+	  err_is("Dockerfile:2: RUN: --network=host is not granted"));
+	T("RUN --network=bogus", conv("FROM busybox\nRUN --network=bogus true\n") < 0 &&
+	  err_is("Dockerfile:2: RUN: --network=bogus: expected default, none or host"));
 	T("bind mount rejected", conv("FROM busybox\nRUN --mount=type=bind,target=/s true\n") < 0 && err_is("RUN: not supported yet (--mount=type=bind"));
 	T("ADD URL rejected", conv("FROM busybox\nADD https://x/y /y\n") < 0 && err_is("ADD: not supported yet (ADD of a URL"));
 	T("several sources need dir", conv("FROM busybox\nCOPY a b /d\n") < 0 && err_is("Dockerfile:2: COPY: with several sources"));
@@ -246,7 +252,6 @@ int main(int argc, char **argv)
 	T("secret mount", conv("FROM busybox\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n") == 0 &&
 	  show(has("secrets = { tok = \"/run/secrets/tok\" }")));
 	T("network=default accepted", conv("FROM busybox\nRUN --network=default true\n") == 0);
-	T("network=none rejected", conv("FROM busybox\nRUN --network=none true\n") < 0 && err_is("RUN: not supported yet (--network=none"));
 
 	/* config */
 	T("CMD shell form", conv("FROM busybox\nCMD echo hi\n") == 0 && show(has("cmd = { \"/bin/sh\", \"-c\", \"echo hi\" }")));

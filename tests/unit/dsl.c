@@ -805,6 +805,12 @@ static void test_image_config(void)
 			dsl_free(s);
 		}
 	}
+	s = load("nw", "image \"a\" { from = \"x\", run { \"true\", network = \"none\" }, run { \"true\", network = \"default\" } }\n");
+	T("run network", s && find(s, NODE_IMAGE, "a")->u.image.steps[0].network &&
+	  !strcmp(find(s, NODE_IMAGE, "a")->u.image.steps[0].network, "none") && !find(s, NODE_IMAGE, "a")->u.image.steps[1].network);
+	dsl_free(s);
+	FAILS_HAS("run network host", "nw1", "image \"a\" { from = \"x\", run { \"true\", network = \"host\" } }\n",
+	          "'network' must be \"none\" or \"default\", got 'host'");
 	FAILS_HAS("bases: a bad reference", "bs1", "project { \"x\", bases = { [\"Bad Ref\"] = \"busybox\" } }\n",
 	          "'bases': 'Bad Ref' is not a registry reference");
 	FAILS_HAS("bases: a bad substitute", "bs2", "project { \"x\", bases = { [\"a:1\"] = 42 } }\n",
