@@ -20,6 +20,10 @@ struct ignore *ignore_load(const char *context, char **extra, size_t nextra, cha
 /* A matcher from patterns only (tests). */
 struct ignore *ignore_new(char **patterns, size_t n);
 void ignore_free(struct ignore *ig);
+/* A canonical form of ig's rules (malloc'd, *len bytes, may hold NULs): two
+ * matchers with equal forms exclude exactly the same paths. NULL and a
+ * matcher without patterns both give "" (length 0). */
+char *ignore_rules(const struct ignore *ig, size_t *len);
 /* 1 if the context-relative path ('/'-separated, no leading "./") is excluded. */
 int ignore_match(const struct ignore *ig, const char *relpath, int isdir);
 /* 1 if some re-include ('!') pattern could match below the directory relpath,
