@@ -5,6 +5,12 @@
  * and appends one entry per regular file or symlink. Each directory's names
  * are sorted with directories keyed as "name/", so the walk emits paths
  * already in strcmp order and hasher_wait rarely needs a real sort.
+ * A walk is kept until hasher_wait (struct tree): every later selection of a
+ * directory it holds, from the same context under equal ignore rules (the
+ * images of a compose file each load their own .dockerignore matcher, so
+ * rules are compared by content), is emitted from it with no system call.
+ * Compose's three `COPY . .` of one 5,000-file context cost one walk, not
+ * three. The price is the tree's memory (about 100 bytes a file) until then.
  *
  * A file whose (absolute path, size, mtime, inode, ctime) matches the stat
  * cache gets its hash at once, without being read. Every other file becomes a

@@ -60,7 +60,9 @@ struct hasher *hasher_new(struct uv_loop_s *loop, const char *cache_path);
  * Files whose stat matches the cache get their hash now; others are queued on
  * the threadpool and filled in by hasher_wait. The selection must stay alive
  * until then. Returns 0, or -1 with *err (malloc'd, names the path) for a
- * missing source, an unreadable file or directory, or a symlink loop. */
+ * missing source, an unreadable file or directory, or a symlink loop.
+ * Until hasher_wait, a directory already walked for this context under equal
+ * rules (ignore_rules) is selected from that walk, not walked again. */
 int hasher_select(struct hasher *h, const char *context, const struct ignore *ig,
                   const char *source, struct selection *sel, char **err);
 /* Hashes one host file (rootfs tar, rootfs inputs, read() files) into out,
