@@ -631,6 +631,21 @@ void ignore_free(struct ignore *ig)
 	free(ig);
 }
 
+char *ignore_rules(const struct ignore *ig, size_t *len)
+{
+	struct buf b = {0};
+	size_t i;
+
+	buf_adds(&b, "");
+	for (i = 0; ig && i < ig->n; i++) {
+		/* the cleaned pattern decides everything compile_pat derives */
+		buf_addc(&b, ig->p[i].excl ? '!' : '+');
+		buf_add(&b, ig->p[i].s, ig->p[i].slen + 1); /* with the NUL */
+	}
+	*len = b.len;
+	return buf_take(&b);
+}
+
 int ignore_match(const struct ignore *ig, const char *relpath, int isdir)
 {
 	size_t n, i;

@@ -20,6 +20,10 @@ struct ignore *ignore_load(const char *context, char **extra, size_t nextra, cha
 /* A matcher from patterns only (tests). */
 struct ignore *ignore_new(char **patterns, size_t n);
 void ignore_free(struct ignore *ig);
+/* A canonical form of ig's rules (malloc'd, *len bytes, may hold NULs): two
+ * matchers with equal forms exclude exactly the same paths. NULL and a
+ * matcher without patterns both give "" (length 0). */
+char *ignore_rules(const struct ignore *ig, size_t *len);
 /* 1 if the context-relative path ('/'-separated, no leading "./") is excluded. */
 int ignore_match(const struct ignore *ig, const char *relpath, int isdir);
 /* 1 if some re-include ('!') pattern could match below the directory relpath,
@@ -56,7 +60,9 @@ struct hasher *hasher_new(struct uv_loop_s *loop, const char *cache_path);
  * Files whose stat matches the cache get their hash now; others are queued on
  * the threadpool and filled in by hasher_wait. The selection must stay alive
  * until then. Returns 0, or -1 with *err (malloc'd, names the path) for a
- * missing source, an unreadable file or directory, or a symlink loop. */
+ * missing source, an unreadable file or directory, or a symlink loop.
+ * Until hasher_wait, a directory already walked for this context under equal
+ * rules (ignore_rules) is selected from that walk, not walked again. */
 int hasher_select(struct hasher *h, const char *context, const struct ignore *ig,
                   const char *source, struct selection *sel, char **err);
 /* Hashes one host file (rootfs tar, rootfs inputs, read() files) into out,

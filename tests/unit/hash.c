@@ -600,6 +600,125 @@ static int bench(const char *dir, const char *cache)
 	return 0;
 }
 
+/* 1 if a and b hold the same entries (paths, modes, sizes, hashes, links). */
+static int same_sel(const struct selection *a, const struct selection *b)
+{
+	size_t i;
+
+	if (a->n != b->n || a->bytes != b->bytes)
+		return 0;
+	for (i = 0; i < a->n; i++) {
+		const struct file_entry *x = &a->v[i], *y = &b->v[i];
+
+		if (strcmp(x->path, y->path) || x->mode != y->mode || x->size != y->size ||
+		    memcmp(x->hash, y->hash, 16) || !x->link != !y->link || (x->link && strcmp(x->link, y->link)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Selects source from ctx with a hasher of its own: the reference a shared
+ * walk must match. *err gets the error, if any. */
+static void select_alone(const char *ctx, const struct ignore *ig, const char *source, struct selection *sel,
+                         char **err)
+{
+	uv_loop_t loop;
+	struct hasher *h;
+	char *e2 = NULL;
+
+	uv_loop_init(&loop);
+	h = hasher_new(&loop, NULL);
+	*err = NULL;
+	if (hasher_select(h, ctx, ig, source, sel, err) < 0 && !*err)
+		*err = xstrdup("(no message)");
+	if (hasher_wait(h, &e2) < 0)
+		free(e2);
+	hasher_free(h);
+	if (uv_loop_close(&loop) != 0)
+		check(0, "loop closes after hasher_free", __LINE__);
+}
+
+/* Selections from one context with equal ignore rules share one walk: the
+ * second costs no stat, and every result is what a walk of its own gives. */
+static void test_shared_walk(void)
+{
+	static const char *sources[] = {".", ".", "src", "src/sub", "lnk", "lnk/sub", "node_modules",
+	                                "a.txt", "missing", "src/nope", "."};
+	enum { NSRC = sizeof(sources) / sizeof(sources[0]) };
+	struct selection ref[NSRC], got[NSRC];
+	char *referr[NSRC], *goterr[NSRC], *ctx = at("shared"), *err = NULL, *other[] = {"src/sub"};
+	struct ignore *ig1, *ig2, *ig3, *igs[NSRC];
+	uint64_t nstat[NSRC];
+	uv_loop_t loop;
+	struct hasher *h;
+	size_t i;
+	int ok;
+
+	put("shared/.dockerignore", "*.log\nnode_modules\n!node_modules/keep.js\n");
+	put("shared/a.txt", "a");
+	put("shared/src/x.py", "x");
+	put("shared/src/skip.log", "log");
+	put("shared/src/sub/y.py", "y");
+	put("shared/src/sub/z.log", "log");
+	put("shared/node_modules/n.js", "n");
+	put("shared/node_modules/keep.js", "keep");
+	link_at("src", "shared/lnk");
+	link_at("x.py", "shared/src/xlink");
+	ig1 = ignore_load(ctx, NULL, 0, &err);
+	ig2 = ignore_load(ctx, NULL, 0, &err); /* another matcher, equal rules */
+	ig3 = ignore_new(other, 1);
+	for (i = 0; i < NSRC; i++)
+		igs[i] = i == 1 || i == 2 ? ig2 : i == NSRC - 1 ? ig3 : ig1;
+	memset(ref, 0, sizeof(ref));
+	memset(got, 0, sizeof(got));
+	for (i = 0; i < NSRC; i++)
+		select_alone(ctx, igs[i], sources[i], &ref[i], &referr[i]);
+
+	uv_loop_init(&loop);
+	h = hasher_new(&loop, NULL);
+	for (i = 0; i < NSRC; i++) {
+		goterr[i] = NULL;
+		if (hasher_select(h, ctx, igs[i], sources[i], &got[i], &goterr[i]) < 0 && !goterr[i])
+			goterr[i] = xstrdup("(no message)");
+		hasher_stats(h, &nstat[i], NULL, NULL);
+	}
+	T("shared walk: the whole context is statted once", nstat[0] == ref[0].n && nstat[1] == nstat[0]);
+	T("... a subdirectory comes from the same walk", nstat[3] == nstat[0]);
+	T("... a source through a symlinked dir is walked on its own", nstat[5] > nstat[3]);
+	T("... other ignore rules walk again", nstat[NSRC - 1] > nstat[NSRC - 2]);
+	T("... the waits succeed", hasher_wait(h, &err) == 0);
+	for (ok = 1, i = 0; i < NSRC; i++) {
+		int same = !referr[i] == !goterr[i] && (!referr[i] || strcmp(referr[i], goterr[i]) == 0) &&
+		           same_sel(&ref[i], &got[i]);
+
+		if (!same) {
+			printf("#   source %s differs (%s / %s)\n", sources[i], referr[i] ? referr[i] : "ok",
+			       goterr[i] ? goterr[i] : "ok");
+			ok = 0;
+		}
+	}
+	T("... every selection and error is what a walk of its own gives", ok);
+	T("... errors are there", referr[8] && strstr(referr[8], "'missing' not found") && referr[9]);
+	T("... the symlinked dir is followed", got[4].n == 5 && find(&got[4], "lnk/sub/y.py") &&
+	  find(&got[4], "lnk/xlink") && S_ISLNK(find(&got[4], "lnk/xlink")->mode));
+	/* files change between batches: the next batch walks again */
+	put("shared/src/new.py", "new");
+	hasher_select(h, ctx, ig1, "src", &got[0], &err);
+	T("... a later batch sees new files", hasher_wait(h, &err) == 0 && find(&got[0], "src/new.py"));
+	hasher_free(h);
+	T("... loop closes cleanly", uv_loop_close(&loop) == 0);
+	for (i = 0; i < NSRC; i++) {
+		selection_free(&ref[i]);
+		selection_free(&got[i]);
+		free(referr[i]);
+		free(goterr[i]);
+	}
+	ignore_free(ig1);
+	ignore_free(ig2);
+	ignore_free(ig3);
+	free(ctx);
+}
+
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/gb-hash-XXXXXX";
@@ -613,6 +732,7 @@ int main(int argc, char **argv)
 	test_big();
 	test_cache();
 	test_perms();
+	test_shared_walk();
 	{
 		char *cmd = xasprintf("chmod -R u+rwx '%s' && rm -rf '%s'", root, root);
 

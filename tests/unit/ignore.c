@@ -282,6 +282,32 @@ int main(int argc, char **argv)
 	R("!*a*a*a*a*a*a*a*a*a*a*b/x", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac/", 0);
 	alarm(0);
 	check(ignore_match(NULL, "x", 0) == 0 && ignore_may_reinclude(NULL, "x") == 0, "NULL matcher", __LINE__);
+	/* ignore_rules: equal for matchers that exclude alike (hash.c shares a walk) */
+	{
+		char *p1[] = {"./a/", "!a/keep", "*.log"}, *p2[] = {"a", "!a/keep", "*.log"},
+		     *p3[] = {"a", "a/keep", "*.log"}, *p4[] = {"*.log", "!a/keep", "a"};
+		struct ignore *i1 = ignore_new(p1, 3), *i2 = ignore_new(p2, 3), *i3 = ignore_new(p3, 3),
+		              *i4 = ignore_new(p4, 3), *i0 = ignore_new(NULL, 0);
+		size_t l1, l2, l3, l4, l0, ln;
+		char *r1 = ignore_rules(i1, &l1), *r2 = ignore_rules(i2, &l2), *r3 = ignore_rules(i3, &l3),
+		     *r4 = ignore_rules(i4, &l4), *r0 = ignore_rules(i0, &l0), *rn = ignore_rules(NULL, &ln);
+
+		check(l1 == l2 && memcmp(r1, r2, l1) == 0, "ignore_rules: cleaned patterns compare equal", __LINE__);
+		check(l3 != l1 || memcmp(r1, r3, l1) != 0, "ignore_rules: '!' makes a difference", __LINE__);
+		check(l4 != l1 || memcmp(r1, r4, l1) != 0, "ignore_rules: so does the order", __LINE__);
+		check(l0 == 0 && ln == 0, "ignore_rules: no patterns and NULL are both empty", __LINE__);
+		free(r1);
+		free(r2);
+		free(r3);
+		free(r4);
+		free(r0);
+		free(rn);
+		ignore_free(i1);
+		ignore_free(i2);
+		ignore_free(i3);
+		ignore_free(i4);
+		ignore_free(i0);
+	}
 	rmdir(dir);
 
 	return tap_done();
