@@ -66,8 +66,8 @@ tb0=$(date +%s.%N)
 out=$("$GB" build --progress plain 2>&1); rc=$?
 tb1=$(date +%s.%N)
 n1=$(echo "$out" | sed -n 's/.*cache-count=\([0-9]*\).*/\1/p')
-[ $rc = 0 ] && echo "$out" | grep -q '^\[app\] built' && echo "$out" | grep -q '^\[tool\] built' &&
-	echo "$out" | grep -q '^\[deps\] built' && pass "first build builds all" ||
+[ $rc = 0 ] && grep <<<"$out" -q '^\[app\] built' && grep <<<"$out" -q '^\[tool\] built' &&
+	grep <<<"$out" -q '^\[deps\] built' && pass "first build builds all" ||
 	{ fail "first build builds all (rc $rc)"; echo "$out" | tail -20 | sed 's/^/# /'; }
 [ "$(ncontainers)" = 0 ] && pass "no container left after a build" || fail "no container left after a build"
 
@@ -75,7 +75,7 @@ n1=$(echo "$out" | sed -n 's/.*cache-count=\([0-9]*\).*/\1/p')
 t0=$(date +%s.%N)
 out=$("$GB" build --progress plain 2>&1); rc=$?
 t1=$(date +%s.%N)
-[ $rc = 0 ] && echo "$out" | grep -q "nothing to build" && pass "second build builds nothing" ||
+[ $rc = 0 ] && grep <<<"$out" -q "nothing to build" && pass "second build builds nothing" ||
 	{ fail "second build builds nothing"; echo "$out" | sed 's/^/# /'; }
 # Only if the engine's event log shows the first build's creates does an
 # empty answer prove anything (Podman 4.3's file logger returns none).
@@ -88,9 +88,9 @@ fi
 # 3. an edit of a file app selects rebuilds app only, from its first changed step
 echo "print('changed')" >"$s/src/main.py"
 out=$("$GB" build --progress plain 2>&1); rc=$?
-if [ $rc = 0 ] && echo "$out" | grep -q '^\[app\] built' && ! echo "$out" | grep -qE '^\[(base|deps|tool)\] built' &&
-	echo "$out" | grep -q '^\[app step 1/3\] cached: run "echo pre-step"' && ! echo "$out" | grep -q '^\[app step 1/3\] pre-step' &&
-	echo "$out" | grep -q '^\[app step 2/3\] copy'; then
+if [ $rc = 0 ] && grep <<<"$out" -q '^\[app\] built' && ! grep <<<"$out" -qE '^\[(base|deps|tool)\] built' &&
+	grep <<<"$out" -q '^\[app step 1/3\] cached: run "echo pre-step"' && ! grep <<<"$out" -q '^\[app step 1/3\] pre-step' &&
+	grep <<<"$out" -q '^\[app step 2/3\] copy'; then
 	pass "edit rebuilds only app, from its first changed step"
 else
 	fail "edit rebuilds only app, from its first changed step"; echo "$out" | sed 's/^/# /'
@@ -99,7 +99,7 @@ fi
 # 4. an edit of an ignored file rebuilds nothing
 echo "more" >>"$s/src/notes.log"
 out=$("$GB" build --progress plain 2>&1)
-echo "$out" | grep -q "nothing to build" && pass ".dockerignore'd edit rebuilds nothing" || fail ".dockerignore'd edit rebuilds nothing"
+grep <<<"$out" -q "nothing to build" && pass ".dockerignore'd edit rebuilds nothing" || fail ".dockerignore'd edit rebuilds nothing"
 
 # 5. the image runs and has exactly the expected files
 files=$(engine_run "$P/app" find /app | sort | tr '\n' ' ')
@@ -111,7 +111,7 @@ want="/app /app/src /app/src/link.py /app/src/main.py /app/src/req.txt /app/src/
 
 # 6. cache mount persists into the next build, absent from the image
 out=$("$GB" build --rebuild=deps --progress plain 2>&1)
-[ -n "$n1" ] && echo "$out" | grep -q "cache-count=$((n1 + 1))" && pass "cache mount survives into the next build" || { fail "cache mount survives into the next build"; echo "$out" | grep cache-count | sed 's/^/# /'; }
+[ -n "$n1" ] && grep <<<"$out" -q "cache-count=$((n1 + 1))" && pass "cache mount survives into the next build" || { fail "cache mount survives into the next build"; echo "$out" | grep cache-count | sed 's/^/# /'; }
 engine_run "$P/deps" sh -c 'test ! -e /cache/count' && pass "cache contents absent from the image" || fail "cache contents absent from the image"
 # The harness itself: a command failing in a container is seen failing (the
 # "! docker run" checks could not fail against Podman 4.3, DEFECTS 55).
@@ -137,8 +137,8 @@ image "bad" {
 EOF
 out=$(cd "$f" && "$GB" build --progress plain 2>&1); rc=$?
 [ $rc = 1 ] && pass "failing run exits 1" || fail "failing run exits 1 (got $rc)"
-echo "$out" | grep -q 'stack.lua:4: step 1/1 failed: run .*(exit 3)' && echo "$out" | grep -q '| before-failure' &&
-	echo "$out" | grep -q '| to-stderr' && pass "failure names file:line, exit code and output" ||
+grep <<<"$out" -q 'stack.lua:4: step 1/1 failed: run .*(exit 3)' && grep <<<"$out" -q '| before-failure' &&
+	grep <<<"$out" -q '| to-stderr' && pass "failure names file:line, exit code and output" ||
 	{ fail "failure names file:line, exit code and output"; echo "$out" | sed 's/^/# /'; }
 [ "$(ncontainers)" = 0 ] && pass "failed run leaves no container" || fail "failed run leaves no container"
 
@@ -163,7 +163,7 @@ sed -i 's/sleep 60/true/' "$c/stack.lua"
 # 10. the same stack elsewhere, another project: every image reused
 cp -a "$s" "$w/copy" && sed -i "s/^project .*/project \"${P}c\"/" "$w/copy/stack.lua" && rm -rf "$w/copy/.graphbuild"
 out=$(cd "$w/copy" && "$GB" build --progress plain 2>&1)
-echo "$out" | grep -q "nothing to build" && pass "a copy with another project reuses every image" || { fail "a copy with another project reuses every image"; echo "$out" | tail -5 | sed 's/^/# /'; }
+grep <<<"$out" -q "nothing to build" && pass "a copy with another project reuses every image" || { fail "a copy with another project reuses every image"; echo "$out" | tail -5 | sed 's/^/# /'; }
 docker image inspect "${P}c/app:latest" >/dev/null 2>&1 && docker image inspect "${P}c/base:latest" >/dev/null 2>&1 &&
 	pass "the reusing project gets its own <project>/<name>:latest tags" || fail "the reusing project gets its own <project>/<name>:latest tags"
 # the copy never built anything, yet its next plan explains an edit against
@@ -219,7 +219,7 @@ rss=$(cd "$m" && ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb
 
 # 13. engine unreachable
 out=$(cd "$s" && DOCKER_HOST=unix:///nonexistent/docker.sock "$GB" build 2>&1); rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "cannot reach the Docker engine" && pass "unreachable engine: exit 1, clear message" ||
+[ $rc = 1 ] && grep <<<"$out" -q "cannot reach the Docker engine" && pass "unreachable engine: exit 1, clear message" ||
 	{ fail "unreachable engine: exit 1, clear message (rc $rc)"; echo "$out" | sed 's/^/# /'; }
 
 # 14. a reference that cannot be pulled
@@ -232,7 +232,7 @@ image "x" {
 }
 EOF
 out=$(cd "$u" && "$GB" build --progress plain 2>&1); rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "cannot pull 127.0.0.1:9/nosuch/image:1" && pass "unpullable reference: exit 1, clear message" ||
+[ $rc = 1 ] && grep <<<"$out" -q "cannot pull 127.0.0.1:9/nosuch/image:1" && pass "unpullable reference: exit 1, clear message" ||
 	{ fail "unpullable reference: exit 1, clear message (rc $rc)"; echo "$out" | sed 's/^/# /'; }
 
 # 15. -j: six independent steps in parallel. Each step waits for /go, which
@@ -297,11 +297,11 @@ checked "gc --keep 1: the newest build stays, the one before goes"
 has "$k1"; checked "gc: an image a container uses stays"
 has "$kother"; checked "gc: another project's current image of the same node name stays"
 out=$(cd "$g" && "$GB" build --progress plain 2>&1)
-echo "$out" | grep -q "nothing to build"; checked "gc: the current stack still builds nothing"
+grep <<<"$out" -q "nothing to build"; checked "gc: the current stack still builds nothing"
 sed -i 's|cat /src/v > /out|cat /src/v > /out2|' "$g/stack.lua"
 out=$(cd "$g" && "$GB" build --progress plain 2>&1)
 if [ -n "$(docker image inspect -f '{{.Parent}}' "graphbuild-cache:$k3" 2>/dev/null)" ]; then
-	echo "$out" | grep -q "cached: copy"; checked "gc: the kept build's step images still serve as cache" || echo "$out" | sed 's/^/#   /'
+	grep <<<"$out" -q "cached: copy"; checked "gc: the kept build's step images still serve as cache" || echo "$out" | sed 's/^/#   /'
 else # Podman 4.3: committed images have no Parent (docs/remote.md, Podman)
 	skip "gc: the kept build's step images still serve as cache" "the engine gives committed images no Parent"
 fi
@@ -319,9 +319,9 @@ EOF
 n0=$(ncontainers)
 mkdir -p "$r/tmp"
 out=$(cd "$r" && PATH=/usr/bin:/bin TMPDIR=$r/tmp "$GB" build --progress plain 2>&1); rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "stack.lua:3: rootfs command failed (exit 4)" && echo "$out" | grep -q "| E: no such suite"
+[ $rc = 1 ] && grep <<<"$out" -q "stack.lua:3: rootfs command failed (exit 4)" && grep <<<"$out" -q "| E: no such suite"
 checked "failing rootfs command: exit 1, its line, exit code and output tail" || echo "$out" | sed 's/^/#   /'
-echo "$out" | grep -q "stack.lua:4: rootfs command failed (exit 127)" && echo "$out" | grep -q "| debootstrap is not installed: apt-get install debootstrap"
+grep <<<"$out" -q "stack.lua:4: rootfs command failed (exit 127)" && grep <<<"$out" -q "| debootstrap is not installed: apt-get install debootstrap"
 checked "debootstrap missing: the caller's line and how to install it"
 [ "$(ncontainers)" = "$n0" ] && [ -z "$(ls -A "$r/tmp")" ]
 checked "failing rootfs: no container and no leftover \$out directory"
@@ -369,11 +369,11 @@ checked "dockerfile =: the context holds only the non-ignored files"
 [ -n "$(engine_run "${P}m/whole" ls /ctx/src)" ] && ! engine_run "${P}m/whole" test -e /ctx/.graphbuild
 checked "dockerfile = with the stack's directory as context: built, without graphbuild's .graphbuild/ state"
 out=$(cd "$m" && "$GB" build --progress plain 2>&1)
-echo "$out" | grep -q "nothing to build"; checked "multi-stage and adoption: a second build builds nothing"
+grep <<<"$out" -q "nothing to build"; checked "multi-stage and adoption: a second build builds nothing"
 echo "changed $$" >"$m/src/a.txt"
 out=$(cd "$m" && "$GB" plan 2>&1)
-echo "$out" | grep -q "build *builder" && echo "$out" | grep -q "build *slim" && echo "$out" | grep -q "reuse *legacy" &&
-	echo "$out" | grep -q "build *whole"
+grep <<<"$out" -q "build *builder" && grep <<<"$out" -q "build *slim" && grep <<<"$out" -q "reuse *legacy" &&
+	grep <<<"$out" -q "build *whole"
 checked "an edit in builder's files rebuilds builder, the image copying from it and whole (its context), not legacy" || echo "$out" | sed 's/^/#   /'
 
 
@@ -495,9 +495,9 @@ image "cp" {
 }
 EOF
 out=$(cd "$nf" && "$GB" build --progress plain 2>&1); rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q '^graphbuild: \[nosh\] stack.lua:5: step 1/1 (run "echo never"): start container: '
+[ $rc = 1 ] && grep <<<"$out" -q '^graphbuild: \[nosh\] stack.lua:5: step 1/1 (run "echo never"): start container: '
 checked "a run on a rootfs without /bin/sh: the node and the step's line" || echo "$out" | sed 's/^/#   /'
-echo "$out" | grep -q '^graphbuild: \[cp\] stack.lua:10: ' && ! echo "$out" | grep -q '| PREVIOUS-STEP-OUTPUT'
+grep <<<"$out" -q '^graphbuild: \[cp\] stack.lua:10: ' && ! grep <<<"$out" -q '| PREVIOUS-STEP-OUTPUT'
 checked "a failing copy: its node and line, not the previous step's output" || echo "$out" | sed 's/^/#   /'
 [ "$(ncontainers)" = 0 ]; checked "failed steps leave no container"
 

@@ -38,7 +38,7 @@ refused() {
 	stack "$copy"
 	for mode in "" 1; do
 		out=$(GRAPHBUILD_NO_OPENAT2=$mode DOCKER_HOST=$noengine "$GB" plan 2>&1); rc=$?
-		[ $rc = 2 ] && echo "$out" | grep -qF "stack.lua:4: image \"app\": " && echo "$out" | grep -qF "$want"
+		[ $rc = 2 ] && grep <<<"$out" -qF "stack.lua:4: image \"app\": " && grep <<<"$out" -qF "$want"
 		checked "copy $copy refused at plan${mode:+ (O_NOFOLLOW walk)}: $want" || echo "$out" | sed "s/^/# rc $rc: /"
 	done
 }
@@ -58,7 +58,7 @@ ln -s /etc/hostname "$s/hostlink"
 inputs_refused() { # LUA-LINE MESSAGE
 	printf 'project "%s"\n%s\n' "$P" "$1" >"$s/stack.lua"
 	out=$(DOCKER_HOST=$noengine "$GB" plan 2>&1); rc=$?
-	[ $rc = 2 ] && echo "$out" | grep -qF "stack.lua:2: " && echo "$out" | grep -qF "$2"
+	[ $rc = 2 ] && grep <<<"$out" -qF "stack.lua:2: " && grep <<<"$out" -qF "$2"
 	checked "$1 refused: $2" || echo "$out" | sed "s/^/# rc $rc: /"
 }
 inputs_refused 'local t = read "hostlink"' "read: 'hostlink': 'hostlink' is a symlink to '/etc/hostname', a path outside the context"
@@ -78,8 +78,8 @@ out=$(DOCKER_HOST=$noengine "$GB" plan 2>&1); rc=$?
 # 2. a missing Dockerfile says it is the Dockerfile
 printf 'project "%s"\nimage "app" { dockerfile = "Dockerfile" }\n' "$P" >"$s/stack.lua"
 out=$(DOCKER_HOST=$noengine "$GB" plan 2>&1); rc=$?
-[ $rc = 2 ] && echo "$out" | grep -qF "image \"app\": dockerfile 'Dockerfile' not found in context" &&
-	! echo "$out" | grep -q "copy source"
+[ $rc = 2 ] && grep <<<"$out" -qF "image \"app\": dockerfile 'Dockerfile' not found in context" &&
+	! grep <<<"$out" -q "copy source"
 checked "a missing Dockerfile is named as the Dockerfile" || echo "$out" | sed 's/^/# /'
 
 # 3. links that stay inside (relative, absolute, to a directory, to a file) work on a real build
@@ -129,12 +129,12 @@ python3 "$top/tests/lib/plain-http.py" "$w/port" >/dev/null 2>&1 & hp=$!
 for _ in $(seq 100); do [ -s "$w/port" ] && break; sleep 0.1; done
 out=$(timeout 60 "$GB" plan --cache "https://127.0.0.1:$(cat "$w/port")/x" 2>&1); rc=$?
 kill $hp 2>/dev/null; wait $hp 2>/dev/null
-[ $rc = 0 ] && echo "$out" | grep -qF "this registry speaks plain HTTP; graphbuild uses it only on loopback (or with \`http://\` and a warning)" &&
-	! echo "$out" | grep -q "wrong version number"
+[ $rc = 0 ] && grep <<<"$out" -qF "this registry speaks plain HTTP; graphbuild uses it only on loopback (or with \`http://\` and a warning)" &&
+	! grep <<<"$out" -q "wrong version number"
 checked "a plain-HTTP registry reached over https:// is named as plain HTTP" || echo "$out" | sed 's/^/# /'
 out=$(DOCKER_HOST=$noengine timeout 60 "$GB" plan --cache http://192.0.2.1:5000/x 2>&1); rc=$?
 [ $rc = 0 ] && [ "$(echo "$out" | grep -c "clear text")" = 1 ] &&
-	echo "$out" | grep -qF "cache http://192.0.2.1:5000/x: plain http:// to a non-loopback registry: lookups and transfers go in clear text"
+	grep <<<"$out" -qF "cache http://192.0.2.1:5000/x: plain http:// to a non-loopback registry: lookups and transfers go in clear text"
 checked "http:// to a non-loopback registry warns once of clear text" || echo "$out" | sed 's/^/# /'
 
 docker rmi -f "$P/app" "$P/rf" >/dev/null 2>&1

@@ -29,15 +29,15 @@ cd "$s"
 # 1. .graphbuild is a file
 echo "not a directory" >"$s/.graphbuild"
 out=$("$GB" plan 2>&1); rc=$?
-[ $rc = 0 ] && echo "$out" | grep -q "\.graphbuild is not a directory" && echo "$out" | grep -q "planning from no state" &&
-	echo "$out" | grep -q "build *app"
+[ $rc = 0 ] && grep <<<"$out" -q "\.graphbuild is not a directory" && grep <<<"$out" -q "planning from no state" &&
+	grep <<<"$out" -q "build *app"
 checked ".graphbuild a file: plan works from no state, with a warning" || echo "$out" | sed 's/^/#   /'
 i0=$(nimages); c0=$(ncontainers)
 out=$("$GB" build 2>&1); rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "\.graphbuild is not a directory (graphbuild keeps its state there: remove or rename it)"
+[ $rc = 1 ] && grep <<<"$out" -q "\.graphbuild is not a directory (graphbuild keeps its state there: remove or rename it)"
 checked ".graphbuild a file: build exits 1 saying what is wrong" || echo "$out" | sed 's/^/#   /'
 out=$("$GB" up 2>&1); rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "\.graphbuild is not a directory"
+[ $rc = 1 ] && grep <<<"$out" -q "\.graphbuild is not a directory"
 checked ".graphbuild a file: up exits 1 saying what is wrong" || echo "$out" | sed 's/^/#   /'
 [ "$(nimages)" = "$i0" ] && [ "$(ncontainers)" = "$c0" ] && [ "$(cat "$s/.graphbuild")" = "not a directory" ]
 checked ".graphbuild a file: no image or container made, the file left as it was"
@@ -56,7 +56,7 @@ bad() { # NAME EXPECTED-MESSAGE: stack.lua (already written) fails build and up 
 	local o1 o2 r1 r2
 	o1=$("$GB" build 2>&1); r1=$?
 	o2=$("$GB" up 2>&1); r2=$?
-	[ $r1 = 2 ] && [ $r2 = 2 ] && echo "$o1" | grep -qF "$2" && echo "$o2" | grep -qF "$2" &&
+	[ $r1 = 2 ] && [ $r2 = 2 ] && grep <<<"$o1" -qF "$2" && grep <<<"$o2" -qF "$2" &&
 		[ "$(nimages)" = "$i0" ] && [ "$(ncontainers)" = "$c0" ]
 	checked "$1: build and up exit 2 at the line, nothing made" || echo "$o1 / $o2" | sed 's/^/#   /'
 }

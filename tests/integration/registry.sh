@@ -140,7 +140,7 @@ ntags=$(tags | wc -l)
 wipe_b && pass "B starts empty" || fail "B starts empty"
 (cd "$l" && DOCKER_HOST=$HB GRAPHBUILD_CACHE=$CACHE "$GB" plan --json >"$w/planB.json" 2>"$w/planB.err"); rc=$?
 acts=$(actions "$w/planB.json" 2>/dev/null | tr '\n' ' ')
-[ $rc = 0 ] && [ -n "$acts" ] && ! echo "$acts" | grep -qvE '^( ?[a-z0-9-]+ pull)+ ?$' && pass "B: plan (GRAPHBUILD_CACHE) says pull for every image: $acts" ||
+[ $rc = 0 ] && [ -n "$acts" ] && ! grep <<<"$acts" -qvE '^( ?[a-z0-9-]+ pull)+ ?$' && pass "B: plan (GRAPHBUILD_CACHE) says pull for every image: $acts" ||
 	{ fail "B: plan says pull for every image: $acts"; sed 's/^/# /' "$w/planB.err"; }
 t0=$(date +%s.%N)
 out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
@@ -150,7 +150,7 @@ echo "# B warm build: ${warmB}s (A cold: ${coldA}s)"
 [ $rc = 0 ] && pass "B: build succeeds" || { fail "B: build succeeds (rc $rc)"; echo "$out" | tail -20 | sed 's/^/# /'; }
 # (the time is printed above, measured in bench/registry.sh; the cause is
 # that nothing ran, so the 10 s step did not either)
-[ $rc = 0 ] && ! echo "$out" | grep -q '^\[[a-z0-9-]*\] built' && pass "B: nothing is built, so the 10 s step never runs (${warmB}s)" ||
+[ $rc = 0 ] && ! grep <<<"$out" -q '^\[[a-z0-9-]*\] built' && pass "B: nothing is built, so the 10 s step never runs (${warmB}s)" ||
 	{ fail "B: nothing is built, so the 10 s step never runs (${warmB}s)"; echo "$out" | grep '\] built' | sed 's/^/# /'; }
 [ $rc = 0 ] && [ "$(creates_b "$t0" "$t1")" = 0 ] && pass "B: not one container created (nothing built)" || fail "B: not one container created (nothing built)"
 ok=1
@@ -177,7 +177,7 @@ t0=$(date +%s.%N)
 out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
 t1=$(date +%s.%N)
 dt=$(elapsed "$t0" "$t1")
-if [ $rc = 0 ] && echo "$out" | grep -q '^\[app\] built' && ! echo "$out" | grep -qE '^\[(base|deps)\] built'; then
+if [ $rc = 0 ] && grep <<<"$out" -q '^\[app\] built' && ! grep <<<"$out" -qE '^\[(base|deps)\] built'; then
 	pass "B: only app is built, the rest pulled (${dt}s)"
 else
 	fail "B: only app is built, the rest pulled (rc $rc, ${dt}s)"; echo "$out" | tail -20 | sed 's/^/# /'
@@ -193,7 +193,7 @@ out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2
 t1=$(date +%s.%N)
 dt=$(elapsed "$t0" "$t1")
 # the cause, not the time: deps' earlier steps are pulled by their step keys
-if [ $rc = 0 ] && echo "$out" | grep -q '^\[deps\] built' && echo "$out" | grep -q '^\[deps step [0-9/]*\] pull cached steps'; then
+if [ $rc = 0 ] && grep <<<"$out" -q '^\[deps\] built' && grep <<<"$out" -q '^\[deps step [0-9/]*\] pull cached steps'; then
 	pass "B: a changed last step reuses the earlier steps from the registry (${dt}s)"
 else
 	fail "B: a changed last step reuses the earlier steps from the registry (rc $rc, ${dt}s)"; echo "$out" | tail -20 | sed 's/^/# /'
@@ -207,9 +207,9 @@ t0=$(date +%s.%N)
 out=$(cd "$l" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --push --progress plain 2>&1); rc=$?
 t1=$(date +%s.%N)
 dt=$(elapsed "$t0" "$t1")
-[ $rc = 0 ] && echo "$out" | grep -q '^\[app\] built' && pass "registry down: B still builds locally (${dt}s)" ||
+[ $rc = 0 ] && grep <<<"$out" -q '^\[app\] built' && pass "registry down: B still builds locally (${dt}s)" ||
 	{ fail "registry down: B still builds locally (rc $rc)"; echo "$out" | tail -20 | sed 's/^/# /'; }
-echo "$out" | grep -q "cache $CACHE unreachable" && pass "registry down: a warning says the cache is unreachable" ||
+grep <<<"$out" -q "cache $CACHE unreachable" && pass "registry down: a warning says the cache is unreachable" ||
 	{ fail "registry down: a warning says the cache is unreachable"; echo "$out" | tail -10 | sed 's/^/# /'; }
 echo "$out" | grep -iE 'not (cached|pushed)|push' | grep -qi "$REG" && pass "registry down: the warning says what was not cached" ||
 	fail "registry down: the warning says what was not cached"
@@ -234,7 +234,7 @@ wipe_b
 [ "$(actions "$w/planB6.json" | grep '^app ')" = "app pull" ] && pass "tampered: plan believes the tag (pull)" || fail "tampered: plan believes the tag (pull)"
 out=$(cd "$s" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
 [ $rc = 0 ] && pass "tampered: build still succeeds" || { fail "tampered: build still succeeds (rc $rc)"; echo "$out" | tail -20 | sed 's/^/# /'; }
-echo "$out" | grep -q "has key label $kdeps, not $kapp: rejected" && pass "tampered: the pulled image is rejected, naming both keys" ||
+grep <<<"$out" -q "has key label $kdeps, not $kapp: rejected" && pass "tampered: the pulled image is rejected, naming both keys" ||
 	{ fail "tampered: the pulled image is rejected, naming both keys"; echo "$out" | tail -20 | sed 's/^/# /'; }
 [ -n "$kapp" ] && [ "$(label_b "graphbuild-cache:$kapp")" = "$kapp" ] && pass "tampered: B's graphbuild-cache:<app key> is labelled with app's key" ||
 	fail "tampered: B's graphbuild-cache:<app key> is labelled with app's key (got $(label_b "graphbuild-cache:$kapp"))"
@@ -242,11 +242,11 @@ echo "$out" | grep -q "has key label $kdeps, not $kapp: rejected" && pass "tampe
 [ $rc = 0 ] && [ -z "$(db images --format '{{.Repository}}' | grep -F "$REG")" ] && pass "tampered: no registry-named tag left on B" || fail "tampered: no registry-named tag left on B"
 # DEFECTS 44: the rejected tag is repaired by the next --push (a lookup finds it)
 out=$(cd "$s" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --push --progress plain 2>&1); rc=$?
-[ $rc = 0 ] && echo "$out" | grep -q "pushed [1-9][0-9]* image" && pass "tampered: --push replaces the rejected tag" ||
+[ $rc = 0 ] && grep <<<"$out" -q "pushed [1-9][0-9]* image" && pass "tampered: --push replaces the rejected tag" ||
 	{ fail "tampered: --push replaces the rejected tag (rc $rc)"; echo "$out" | tail -8 | sed 's/^/# /'; }
 wipe_b
 out=$(cd "$s" && DOCKER_HOST=$HB "$GB" build --cache "$CACHE" --progress plain 2>&1); rc=$?
-[ $rc = 0 ] && ! echo "$out" | grep -q "rejected" && echo "$out" | grep -q '^\[app\] pulled' &&
+[ $rc = 0 ] && ! grep <<<"$out" -q "rejected" && grep <<<"$out" -q '^\[app\] pulled' &&
 	pass "tampered: after the repair a fresh machine pulls app" || { fail "tampered: after the repair app is pulled (rc $rc)"; echo "$out" | tail -12 | sed 's/^/# /'; }
 
 # 7. The cache named in stack.lua (project { …, cache = … }), no flag, no env.
@@ -287,7 +287,7 @@ read -r _ inj _ held <"$w/pr.state"
 echo "# ping-relay: $(cat "$w/pr.state")"
 [ "${inj:-0}" -ge 1 ] && [ "${held:-0}" -ge 1 ]
 checked "ping in flight: the push's stream ended with a retry line, its ping was held" || sed 's/^/#   /' "$w/pr.log"
-[ $rc = 0 ] && ! echo "$out" | grep -q "in flight"
+[ $rc = 0 ] && ! grep <<<"$out" -q "in flight"
 checked "ping in flight at the end: the build still exits 0, no internal error" || echo "$out" | tail -8 | sed 's/^/#   /'
 kill "$relaypid" 2>/dev/null; wait "$relaypid" 2>/dev/null; relaypid=
 
