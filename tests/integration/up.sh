@@ -80,8 +80,10 @@ check "api starts after migrate completed" ge "$(t api start)" "$(t migrate done
 check "api starts after db is healthy" ge "$(t api start)" "$(t db ready)"
 check "worker starts after api started" ge "$(t worker start)" "$(t api start)"
 # db is ready only once cache has started (or after 10 s): cache started
-# before db was ready, i.e. not after db's health, in parallel with it
-check "cache starts in parallel with db (before db is ready)" lt "$(t cache start)" "$(t db ready)"
+# before db was ready, i.e. not after db's health, in parallel with it. Not
+# strictly before: db sees cache's line within its 50 ms poll, and uptime
+# has 10 ms steps, so the two can read the same (vfs, once).
+check "cache starts in parallel with db (before db is ready)" ge "$(t db ready)" "$(t cache start)"
 d1=$(awk -v a="$(t migrate start)" -v b="$(t db ready)" 'BEGIN { print a - b }')
 echo "# db ready -> migrate running: ${d1}s (probe latency + container create/start; measured in bench/up.sh)"
 # Readiness is seen by polling faster than db's 300 s probe interval: up
@@ -442,8 +444,9 @@ stack7 "test -f /etc/passwd"
 timeout 120 "$GB" up -t 0 >"$w/hc2.out" 2>&1
 check "a passing image healthcheck: up starts the dependent" \
 	[ "$(docker inspect -f '{{.State.Status}}' "${P}h-api" 2>/dev/null)" = running ] || sed 's/^/#   /' "$w/hc2.out" | tail -5
+# (Podman reports the signal by number)
 check "the service's stop_signal is in its container" \
-	[ "$(docker inspect -f '{{.Config.StopSignal}}' "${P}h-api" 2>/dev/null)" = SIGINT ]
+	grep -qxE 'SIGINT|2' <<<"$(docker inspect -f '{{.Config.StopSignal}}' "${P}h-api" 2>/dev/null)"
 timeout 120 "$GB" down -t 10 >"$w/hc3.out" 2>&1
 check "down sends the image's stop_signal" grep -qx got-usr1 "$v/out/sig" || sed 's/^/#   /' "$w/hc3.out" | tail -3
 sed -i 's/^service "db" { image = app,/service "db" { image = app, health = false,/' stack.lua

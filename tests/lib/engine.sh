@@ -53,12 +53,17 @@ _engine_pid() {
 
 # _engine_procs DIR: pids of the engine's processes left under DIR (dockerd,
 # the containerd it started in its own session, shims, docker-proxy), found
-# by their command line naming DIR.
+# by their command line naming DIR, in this mount namespace only: a
+# container on the same host (a newcomer check, a docker-in-docker CI job)
+# has its own DIR of the same name, and its engine is none of ours.
 _engine_procs() {
-	local dir=$1 p cmd exe
+	local dir=$1 p cmd exe ns mine
+	mine=$(readlink /proc/self/ns/mnt 2>/dev/null)
 	for p in /proc/[0-9]*; do
 		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
 		case $cmd in *"$dir/"*) ;; *) continue ;; esac
+		ns=$(readlink "$p/ns/mnt" 2>/dev/null)
+		[ -n "$mine" ] && [ -n "$ns" ] && [ "$ns" != "$mine" ] && continue
 		exe=${cmd%% *}
 		case ${exe##*/} in
 		dockerd | containerd | containerd-shim* | runc | docker-proxy) echo "${p#/proc/}" ;;
