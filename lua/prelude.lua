@@ -817,7 +817,7 @@ local function substitute(ctx, key, v, allow_rootfs)
     end
     n = scratch_node(ctx)
   else
-    n = refs[b.to] or ref_node(b.to, ctx)
+    n = ref_node(b.to, ctx)
   end
   local note = sfmt("%s (%s)", v, b.why)
   if not n.base_noted then n.base_noted = {} end

@@ -57,6 +57,11 @@ registry_init "$w"
 export GB_PODMAN_INSECURE=$REG
 engine_start "$E" "$BR" "$CIDR" >/dev/null || { fail "start a private engine"; done_tests; exit 1; }
 pass "a private engine of its own: $DOCKER_HOST"
+# The engine's data root outlives a run killed with -9 (its containers and
+# networks with it); the checks below count everything on this engine.
+left_ids=$(docker ps -aq --filter label=graphbuild.project)
+[ -n "$left_ids" ] && docker rm -f $left_ids >/dev/null 2>&1
+docker network prune -f >/dev/null 2>&1
 busybox_base "$w" || { fail "busybox base"; done_tests; exit 1; }
 
 # wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds; a bound

@@ -124,6 +124,15 @@ int main(int argc, char **argv)
 	  err_is("Dockerfile:2: HEALTHCHECK: --timeout=5: not a duration"));
 	T("HEALTHCHECK without CMD", conv("FROM busybox\nHEALTHCHECK true\n") < 0 && err_is("Dockerfile:2: HEALTHCHECK: expected HEALTHCHECK [OPTIONS] CMD"));
 	T("HEALTHCHECK NONE with options", conv("FROM busybox\nHEALTHCHECK --retries=1 NONE\n") < 0 && err_is("Dockerfile:2: HEALTHCHECK: HEALTHCHECK NONE takes no options"));
+	T("HEALTHCHECK invalid JSON", conv("FROM busybox\nHEALTHCHECK CMD [a]\n") < 0 &&
+	  err_is("Dockerfile:2: HEALTHCHECK: invalid JSON in the exec form: [a]"));
+	T("HEALTHCHECK bad retries", conv("FROM busybox\nHEALTHCHECK --retries=x CMD true\n") < 0 &&
+	  err_is("Dockerfile:2: HEALTHCHECK: --retries=x: expected a whole number"));
+	T("HEALTHCHECK CMD without a command", conv("FROM busybox\nHEALTHCHECK CMD\n") < 0 &&
+	  err_is("Dockerfile:2: HEALTHCHECK: CMD needs a command"));
+	T("VOLUME without a path", conv("FROM busybox\nVOLUME []\n") < 0 && err_is("Dockerfile:2: VOLUME: a path is required"));
+	T("STOPSIGNAL with a lowercase name", conv("FROM busybox\nSTOPSIGNAL sigint\n") < 0 &&
+	  err_is("Dockerfile:2: STOPSIGNAL: expected one signal"));
 	T("HEALTHCHECK --start-interval", conv("FROM busybox\nHEALTHCHECK --start-interval=1s CMD true\n") < 0 && err_is("Dockerfile:2: HEALTHCHECK: not supported yet (--start-interval"));
 	T("COPY --chown rejected", conv("FROM busybox\nCOPY --chown=1:1 a /a\n") < 0 && err_is("Dockerfile:2: COPY: not supported yet (the flag --chown)"));
 	T("FROM scratch: the empty image with the default PATH", conv("FROM Scratch\nCOPY a /a\n") == 0 && has("from = \"scratch\",") &&

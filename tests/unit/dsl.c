@@ -813,6 +813,13 @@ static void test_image_config(void)
 	          "'network' must be \"none\" or \"default\", got 'host'");
 	FAILS_HAS("bases: a bad reference", "bs1", "project { \"x\", bases = { [\"Bad Ref\"] = \"busybox\" } }\n",
 	          "'bases': 'Bad Ref' is not a registry reference");
+	FAILS_HAS("bases: not a table", "bs3", "project { \"x\", bases = \"a:1=b:1\" }\n",
+	          "'bases' must be a table { [\"REF\"] = handle or \"REF\", ... }, got a string");
+	FAILS_HAS("bases: the reference itself", "bs4", "project { \"x\", bases = { [\"a:1\"] = \"a:1\" } }\n",
+	          "'bases' [\"a:1\"] replaces the reference with itself");
+	FAILS_HAS("bases: a rootfs for a service", "bs5",
+	          "local r = rootfs { tar = \"t.tar\" }\nproject { \"x\", bases = { [\"a:1\"] = r } }\nservice \"s\" { image = \"a:1\" }\n",
+	          "'image' = \"a:1\" is replaced by a rootfs (stack.lua:2), which only an image's 'from' can name");
 	FAILS_HAS("bases: a bad substitute", "bs2", "project { \"x\", bases = { [\"a:1\"] = 42 } }\n",
 	          "'bases' [\"a:1\"] must be an image or rootfs handle, a registry reference or \"scratch\", got a number");
 	FAILS_HAS("service bad stop_signal", "ic8", "service \"a\" { image = \"x\", stop_signal = 99 }\n",
